@@ -1,0 +1,79 @@
+// What a drbd.conf / *.res file means once parsed, inheritance from `common` applied.
+// The parser (parser.ts) produces these; the daemon and the volume core consume them.
+
+export type ReplicationProtocol = 'A' | 'B' | 'C';
+
+/** Where a value came from, so later checks can point at the line that set it. */
+export interface SourceLocation {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** One `key value [value...];` option inside net/disk/startup/handlers/options/global. */
+export interface OptionValue {
+  /** Raw words after the keyword, quotes removed, e.g. ["sha1"] or ["15"]; [] for a flag like `always-asbp;`. */
+  words: string[];
+  at: SourceLocation;
+}
+
+export type OptionSection = Map<string, OptionValue>;
+
+export type MetaDisk =
+  | { kind: 'internal' }
+  | { kind: 'external'; path: string; index: number | null };
+
+export interface NetworkAddress {
+  family: 'ipv4' | 'ipv6' | 'ssocks' | 'sdp' | 'sci';
+  host: string;
+  port: number;
+}
+
+export interface VolumeConfig {
+  /** Volume number; 0 when the resource uses the short (volume-less) form. */
+  volume: number;
+  /** `/dev/drbdN` path, or null when only `device minor N` was given. */
+  device: string | null;
+  minor: number | null;
+  /** Backing device or file; null for `disk none` (diskless). */
+  disk: string | null;
+  metaDisk: MetaDisk;
+  at: SourceLocation;
+}
+
+export interface HostConfig {
+  /** `on alice bob { }` lists several names; usually one. */
+  names: string[];
+  nodeId: number | null;
+  address: NetworkAddress | null;
+  volumes: VolumeConfig[];
+  at: SourceLocation;
+}
+
+export interface ResourceConfig {
+  name: string;
+  protocol: ReplicationProtocol;
+  net: OptionSection;
+  disk: OptionSection;
+  startup: OptionSection;
+  handlers: OptionSection;
+  options: OptionSection;
+  hosts: HostConfig[];
+  /** DRBD 9 `connection-mesh { hosts a b c; }` if present. */
+  connectionMesh: string[] | null;
+  at: SourceLocation;
+}
+
+export interface DrbdConfig {
+  /** Every file read, in order (the main file first, then includes). */
+  files: string[];
+  global: OptionSection;
+  common: {
+    net: OptionSection;
+    disk: OptionSection;
+    startup: OptionSection;
+    handlers: OptionSection;
+    options: OptionSection;
+  };
+  resources: ResourceConfig[];
+}
