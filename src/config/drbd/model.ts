@@ -14,7 +14,10 @@ export interface SourceLocation {
 export interface OptionValue {
   /** Raw words after the keyword, quotes removed, e.g. ["sha1"] or ["15"]; [] for a flag like `always-asbp;`. */
   words: string[];
+  /** Where the option keyword is. */
   at: SourceLocation;
+  /** Where its (first) value is, when it has one; errors about the value point here. */
+  valueAt?: SourceLocation;
 }
 
 export type OptionSection = Map<string, OptionValue>;

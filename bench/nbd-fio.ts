@@ -1,0 +1,175 @@
+// Side-by-side fio benchmark: safeside's NBD server vs `nbdkit file`, same jobs, same filesystem.
+//
+//   npm run bench:nbd -- [--size 1G] [--runtime 10] [--dir /var/tmp] [--jobs seqwrite,randwrite,...]
+//                        [--threadpool N] [--json]
+//
+// Each server gets its own sparse backing file of --size; our server runs in its own process
+// (bench/nbd-serve.ts) so fio and the server do not share an event loop. For every job the two
+// servers run back to back. Writes are buffered on both sides (no FUA, no flush), like for like.
+
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, open as fsOpen } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface Job {
+  id: string;
+  label: string;
+  args: string[];
+  dir: 'read' | 'write';
+}
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+}
+
+const sizeArg = arg('size', '1G');
+const runtimeS = Number(arg('runtime', '10'));
+const baseDir = arg('dir', os.tmpdir());
+const threadpool = arg('threadpool', '');
+const wantJobs = arg('jobs', 'seqwrite,randwrite16,randread16,randwrite1').split(',');
+
+const JOBS: Job[] = [
+  { id: 'seqwrite', label: 'seq write 1M QD8', dir: 'write', args: ['--rw=write', '--bs=1M', '--iodepth=8'] },
+  { id: 'randwrite16', label: 'rand write 4k QD16', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=16', '--time_based'] },
+  { id: 'randread16', label: 'rand read 4k QD16', dir: 'read', args: ['--rw=randread', '--bs=4k', '--iodepth=16', '--time_based'] },
+  { id: 'randwrite1', label: 'rand write 4k QD1', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=1', '--time_based'] },
+];
+
+function parseSize(s: string): number {
+  const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s);
+  if (!m) throw new Error(`bad size ${s}`);
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Number(m[1]) * mult;
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+async function waitForSocket(p: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (existsSync(p)) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = net.connect({ path: p });
+        s.once('connect', () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.once('error', () => resolve(false));
+      });
+      if (ok) return;
+    }
+    if (Date.now() > deadline) throw new Error(`socket ${p} did not come up`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+interface Result {
+  iops: number;
+  bwMiBs: number;
+  latUsMean: number;
+}
+
+async function fio(job: Job, uri: string, sizeBytes: number): Promise<Result> {
+  const args = [
+    `--name=${job.id}`,
+    '--ioengine=nbd',
+    `--uri=${uri}`,
+    `--size=${sizeBytes}`,
+    `--runtime=${runtimeS}`,
+    '--ramp_time=1',
+    '--output-format=json',
+    ...job.args,
+  ];
+  const out = await run('fio', args, (runtimeS + 60) * 1000);
+  const j = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Record<string, { iops: number; bw: number; clat_ns: { mean: number } }>[] };
+  const side = j.jobs[0]![job.dir]!;
+  return { iops: side.iops, bwMiBs: side.bw / 1024, latUsMean: side.clat_ns.mean / 1000 };
+}
+
+async function main(): Promise<void> {
+  const sizeBytes = parseSize(sizeArg);
+  const dir = await mkdtemp(path.join(baseDir, 'safeside-nbd-bench-'));
+  const children: ChildProcess[] = [];
+  try {
+    const oursFile = path.join(dir, 'ours.img');
+    const kitFile = path.join(dir, 'nbdkit.img');
+    for (const f of [oursFile, kitFile]) {
+      const h = await fsOpen(f, 'w');
+      await h.truncate(sizeBytes);
+      await h.close();
+    }
+    const oursSock = path.join(dir, 'ours.sock');
+    const kitSock = path.join(dir, 'nbdkit.sock');
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const env = { ...process.env };
+    if (threadpool !== '') env.UV_THREADPOOL_SIZE = threadpool;
+    const ours = spawn(process.execPath, [path.join(here, 'nbd-serve.js'), '--file', oursFile, '--socket', oursSock, '--name', 'bench'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env,
+    });
+    children.push(ours);
+    const kit = spawn('nbdkit', ['--foreground', '--exit-with-parent', '--unix', kitSock, 'file', kitFile], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.push(kit);
+    await Promise.all([waitForSocket(oursSock, 10_000), waitForSocket(kitSock, 10_000)]);
+    const oursUri = `nbd+unix:///bench?socket=${oursSock}`;
+    const kitUri = `nbd+unix:///?socket=${kitSock}`;
+
+    const rows: { job: Job; ours: Result; kit: Result }[] = [];
+    for (const job of JOBS.filter((j) => wantJobs.includes(j.id))) {
+      process.stderr.write(`running ${job.label} ...\n`);
+      const o = await fio(job, oursUri, sizeBytes);
+      const k = await fio(job, kitUri, sizeBytes);
+      rows.push({ job, ours: o, kit: k });
+    }
+
+    if (process.argv.includes('--json')) {
+      process.stdout.write(JSON.stringify(rows.map((r) => ({ job: r.job.id, ours: r.ours, nbdkit: r.kit })), null, 2) + '\n');
+    }
+    const pad = (s: string, n: number): string => s.padStart(n);
+    const lines = [
+      `size=${sizeArg} runtime=${runtimeS}s cpus=${os.cpus().length} node=${process.version}`,
+      `${'job'.padEnd(20)}${pad('ours IOPS', 11)}${pad('ours MiB/s', 12)}${pad('ours lat us', 13)}${pad('nbdkit IOPS', 13)}${pad('nbdkit MiB/s', 14)}${pad('nbdkit lat us', 15)}${pad('ratio', 8)}`,
+    ];
+    for (const r of rows) {
+      lines.push(
+        `${r.job.label.padEnd(20)}${pad(r.ours.iops.toFixed(0), 11)}${pad(r.ours.bwMiBs.toFixed(1), 12)}${pad(r.ours.latUsMean.toFixed(1), 13)}` +
+          `${pad(r.kit.iops.toFixed(0), 13)}${pad(r.kit.bwMiBs.toFixed(1), 14)}${pad(r.kit.latUsMean.toFixed(1), 15)}${pad((r.ours.iops / r.kit.iops).toFixed(2), 8)}`,
+      );
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    for (const c of children) await stop(c);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`nbd-fio: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

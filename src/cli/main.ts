@@ -1,0 +1,122 @@
+// The `safeside` command. `daemon`, `demo` and `arbiter` run here; every other verb
+// is sent to the node's daemon over its control socket, which answers with the text
+// to print and the exit code (so messages and codes live in one place, the daemon).
+
+import { Command, CommanderError, Option } from 'commander';
+import { callControl, ControlError, type ControlRequest } from '../runtime/control-socket.js';
+import { controlSocketPath, resolveStateDir } from '../runtime/state-dir.js';
+import { VERSION } from '../version.js';
+
+/** Exit codes, documented in docs/operations.md. */
+export const ExitCode = {
+  ok: 0,
+  error: 1,
+  usage: 3,
+  config: 10,
+  stateChange: 11,
+  metadata: 20,
+} as const;
+
+function sendVerb(program: Command, verb: string, args: string[], options: Record<string, string | boolean>): Promise<never> {
+  const stateDir = resolveStateDir(program.opts<{ stateDir?: string }>().stateDir);
+  const req: ControlRequest = { verb, args, options };
+  return callControl(controlSocketPath(stateDir), req).then(
+    (reply) => {
+      if (reply.stdout) process.stdout.write(reply.stdout);
+      if (reply.stderr) process.stderr.write(reply.stderr);
+      process.exit(reply.exitCode);
+    },
+    (err: unknown) => {
+      process.stderr.write(`safeside: ${(err as Error).message}\n`);
+      process.exit(err instanceof ControlError ? ExitCode.error : ExitCode.error);
+    },
+  );
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('safeside')
+    .description('replicated volumes, cluster membership and resource management in userspace')
+    .version(VERSION)
+    .option('--state-dir <dir>', 'node state directory (default $SAFESIDE_STATE_DIR or /var/lib/safeside)')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+
+  program
+    .command('daemon')
+    .description('run the node daemon in the foreground')
+    .option('--config <file>', 'volumes in drbd.conf syntax')
+    .option('--cluster <file>', 'cluster in corosync.conf syntax')
+    .option('--node <name>', 'this node\'s name in the config (default: the host name)')
+    .option('--state-dir <dir>', 'node state directory')
+    .option('--nbd-tcp <addr>', 'also serve NBD on this TCP address (HOST:PORT)')
+    .action(async (opts: { config?: string; cluster?: string; node?: string; stateDir?: string; nbdTcp?: string }) => {
+      const { runDaemon } = await import('../daemon/main.js');
+      await runDaemon({
+        configFile: opts.config ?? null,
+        clusterFile: opts.cluster ?? null,
+        nodeName: opts.node ?? null,
+        stateDir: resolveStateDir(opts.stateDir ?? program.opts<{ stateDir?: string }>().stateDir),
+        nbdTcp: opts.nbdTcp ?? null,
+      });
+    });
+
+  program
+    .command('demo')
+    .description('set up a self-contained local node in a temporary directory and walk through it')
+    .option('--keep', 'leave the temporary directory in place')
+    .action(async (opts: { keep?: boolean }) => {
+      const { runDemo } = await import('./demo.js');
+      process.exit(await runDemo({ keep: opts.keep === true }));
+    });
+
+  const resourceVerb = (name: string, description: string): Command =>
+    program.command(name).description(description).argument('<resource>', 'resource name, or "all"');
+
+  resourceVerb('create-md', 'initialize the volume meta data of a resource')
+    .option('--force', 'overwrite existing meta data or a disk that holds data')
+    .action((res: string, o: { force?: boolean }) => sendVerb(program, 'create-md', [res], { force: o.force === true }));
+  resourceVerb('up', 'attach the backing disks and bring the resource up').action((res: string) =>
+    sendVerb(program, 'up', [res], {}),
+  );
+  resourceVerb('down', 'take the resource down (demotes first)').action((res: string) => sendVerb(program, 'down', [res], {}));
+  resourceVerb('primary', 'promote the resource to Primary')
+    .addOption(new Option('--force', 'consider the local data UpToDate (= --overwrite-data-of-peer)'))
+    .addOption(new Option('--overwrite-data-of-peer', 'same as --force').hideHelp())
+    .action((res: string, o: { force?: boolean; overwriteDataOfPeer?: boolean }) =>
+      sendVerb(program, 'primary', [res], { force: o.force === true || o.overwriteDataOfPeer === true }),
+    );
+  resourceVerb('secondary', 'demote the resource to Secondary').action((res: string) =>
+    sendVerb(program, 'secondary', [res], {}),
+  );
+  resourceVerb('device', 'print the path of the local block device of the resource')
+    .option('--volume <n>', 'volume number', '0')
+    .action((res: string, o: { volume: string }) => sendVerb(program, 'device', [res], { volume: o.volume }));
+  program
+    .command('status')
+    .description('show resource status')
+    .argument('[resource]', 'resource name (default: all)')
+    .option('--json', 'drbdsetup status --json format')
+    .option('--proc', '/proc/drbd (8.4) format')
+    .action((res: string | undefined, o: { json?: boolean; proc?: boolean }) =>
+      sendVerb(program, 'status', res ? [res] : [], { json: o.json === true, proc: o.proc === true }),
+    );
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are successful exits; everything else is a usage error.
+      process.exit(err.exitCode === 0 ? 0 : ExitCode.usage);
+    }
+    process.stderr.write(`safeside: ${(err as Error).message}\n`);
+    process.exit(typeof (err as { exitCode?: unknown }).exitCode === 'number' ? (err as { exitCode: number }).exitCode : 1);
+  }
+}
+
+await main(process.argv);
