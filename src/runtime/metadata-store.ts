@@ -143,9 +143,9 @@ export async function writeBitmap(volume: VolumeConfig, layout: MetadataLayout, 
  * Internal: everything in front of the bitmap; external: the data disk, capped by
  * what the bitmap covers.
  */
-export function dataWindow(volume: VolumeConfig, layout: MetadataLayout): { path: string; offsetBytes: number; lengthBytes: number } {
+export function dataWindow(volume: VolumeConfig, layout: MetadataLayout): { path: string; offsetBytes: number; sizeBytes: number } {
   if (volume.disk === null) throw new MetadataError('MD_NO_DEVICE', `volume ${volume.volume} has no backing disk (disk none)`);
-  return { path: volume.disk, offsetBytes: 0, lengthBytes: layout.usableBytes };
+  return { path: volume.disk, offsetBytes: 0, sizeBytes: layout.usableBytes };
 }
 
 // --- internals ---------------------------------------------------------------------
