@@ -132,8 +132,8 @@ class FileBackingDevice implements BackingDevice {
 
 /** Linux dev_t decoding (glibc's gnu_dev_major / gnu_dev_minor). */
 export function devMajorMinor(rdev: bigint): { major: number; minor: number } {
-  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xfffff000n));
+  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & 0xffffff00n));
   return { major, minor };
 }
 

@@ -69,6 +69,14 @@ export async function createMetadata(opts: CreateMetadataOptions): Promise<void>
     });
     const encoded = encodeSuperblock(sb); // validate before touching the disk
 
+    // With --force over existing meta data: invalidate the old superblock first, so an
+    // interrupted create-md cannot leave it describing a half-rewritten AL and bitmap.
+    const previous = await devs.meta.read(layout.superblockOffsetBytes, SUPERBLOCK_BYTES);
+    if (probeSuperblock(previous) !== 'none') {
+      await devs.meta.write(layout.superblockOffsetBytes, Buffer.alloc(SUPERBLOCK_BYTES));
+      await devs.meta.datasync();
+    }
+
     opts.out('initializing activity log');
     await devs.meta.write(layout.alOffsetBytes, initializedAlArea(layout.alBytes));
     opts.out(`initializing bitmap (${ppsize(layout.bitmapBytes / 1024)}) to all zero`);
@@ -257,12 +265,12 @@ async function refuseExistingData(devs: Devices, layout: MetadataLayout, who: st
     const note =
       layout.kind === 'internal'
         ? fs.sizeBytes !== null
-          ? ' (it seems to end before the meta data area, but that is only a guess)'
+          ? ' The filesystem seems to end before the meta data area, but that is only a guess.'
           : ''
-        : ' (external meta data leaves it in place, but this disk will be Inconsistent and may be overwritten by a resync)';
+        : ' External meta data leaves it in place, but this disk starts Inconsistent and a resync from the peer would overwrite it.';
     throw new MetadataError(
       'MD_FOUND_DATA',
-      `${who}: Found ${fs.name} filesystem on ${at}${note} ==> This might destroy existing data! <== Re-run with --force if you want to proceed.`,
+      `${who}: Found ${fs.name} filesystem on ${at} ==> This might destroy existing data! <==${note} Re-run with --force if you want to proceed.`,
     );
   }
   if (devs.meta !== devs.data) {

@@ -21,8 +21,9 @@ export function runCli(stateDir: string, args: string[], timeoutMs = 120_000): C
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
-export function run(cmd: string, args: string[], timeoutMs = 120_000): CliResult {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs });
+export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): CliResult {
+  const env = opts.env ? { ...process.env, ...opts.env } : process.env;
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, env });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }

@@ -94,9 +94,10 @@ describe('single-node volume: the seed walkthrough', { skip }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.notEqual(run('mount', [dev, mnt]).code, 0, 'mounting a Secondary must fail');
     const uri = JSON.parse(daemon.cli(['status', '--json', 'r0']).stdout)[0]['nbd-uri'];
-    const info = run('nbdinfo', [uri]);
+    // libnbd shows the server's reason for a refused export in its debug output.
+    const info = run('nbdinfo', [uri], { env: { LIBNBD_DEBUG: '1' } });
     assert.notEqual(info.code, 0);
-    assert.match(info.stderr, /Wrong medium type/);
+    assert.match(info.stderr, /server error message: Wrong medium type/);
     // The device path stays the same across role changes, like /dev/drbd0.
     assert.equal(daemon.cli(['device', 'r0']).stdout.trim(), dev);
   });

@@ -41,6 +41,8 @@ export interface VolumeConfig {
   /** Backing device or file; null for `disk none` (diskless). */
   disk: string | null;
   metaDisk: MetaDisk;
+  /** Per-volume `disk { }` options written inside the volume block, if any. */
+  diskOptions?: OptionSection;
   at: SourceLocation;
 }
 
@@ -50,6 +52,17 @@ export interface HostConfig {
   nodeId: number | null;
   address: NetworkAddress | null;
   volumes: VolumeConfig[];
+  /** `floating [af] ADDR:PORT { }`: matched by local IP, not by name (names is []). */
+  floating?: boolean;
+  /** `stacked-on-top-of RES { }`: the lower resource (names is []). */
+  stackedOn?: string;
+  at: SourceLocation;
+}
+
+/** DRBD 9 `connection { host A ...; host B ...; net { } }`, read loosely. */
+export interface ConnectionConfig {
+  hosts: string[];
+  net: OptionSection;
   at: SourceLocation;
 }
 
@@ -64,6 +77,10 @@ export interface ResourceConfig {
   hosts: HostConfig[];
   /** DRBD 9 `connection-mesh { hosts a b c; }` if present. */
   connectionMesh: string[] | null;
+  /** `net { }` inside `connection-mesh`, if any. */
+  connectionMeshNet?: OptionSection;
+  /** DRBD 9 `connection { }` sections. */
+  connections?: ConnectionConfig[];
   at: SourceLocation;
 }
 

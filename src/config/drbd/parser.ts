@@ -160,7 +160,7 @@ class Parser {
   private unknownKeyword(t: Token, where: string, known: readonly string[]): never {
     this.unclosedIfBlock(t);
     return this.fail('DRBD_CONF_UNKNOWN_KEYWORD', t,
-      `unknown keyword ${describe(t)} in ${where}${didYouMean(t.text, known)}; expected one of ${known.join(', ')} or '}'`);
+      `unknown keyword ${describe(t)} in ${where}; expected one of ${known.join(', ')} or '}'${didYouMean(t.text, known)}`);
   }
 
   // ---- top level ----------------------------------------------------------
@@ -206,8 +206,8 @@ class Parser {
             break;
           }
           this.pos--;
-          this.fail('DRBD_CONF_UNKNOWN_KEYWORD', t, `unknown top-level keyword ${describe(t)}` +
-            `${didYouMean(t.text, TOP_LEVEL_WORDS)}; expected one of ${TOP_LEVEL_WORDS.join(', ')}`);
+          this.fail('DRBD_CONF_UNKNOWN_KEYWORD', t, `unknown top-level keyword ${describe(t)}; ` +
+            `expected one of ${TOP_LEVEL_WORDS.join(', ')}${didYouMean(t.text, TOP_LEVEL_WORDS)}`);
       }
     }
   }
@@ -236,7 +236,7 @@ class Parser {
       const renamed = RENAMED[name]?.get(t.text);
       const key = renamed?.key ?? t.text;
       if (!known.has(key)) this.unknownOption(t, label, [...known.keys(), ...(RENAMED[name]?.keys() ?? [])]);
-      const v = this.option(t, name);
+      const v = this.option(t, name, key);
       into.set(key, renamed !== undefined && renamed.words.length > 0 ? { ...v, words: renamed.words } : v);
     });
     return into;
@@ -255,7 +255,7 @@ class Parser {
   private unknownOption(t: Token, label: string, known: string[]): never {
     this.unclosedIfBlock(t);
     return this.fail('DRBD_CONF_UNKNOWN_OPTION', t,
-      `unknown option ${describe(t)} in '${label}' section${didYouMean(t.text, known)}; expected a ${label} option or '}'`);
+      `unknown option ${describe(t)} in '${label}' section; expected a ${label} option or '}'${didYouMean(t.text, known)}`);
   }
 
   /** `key [value];` with the value checked against the option table. */

@@ -711,6 +711,8 @@ class Connection {
       } else {
         this.replyOk(hi, lo);
       }
+      // Nothing else in flight: nothing to coalesce with, send now rather than at setImmediate.
+      if (this.inflight === 0 && this.corked) this.uncork();
       if (this.disconnectRequested) this.maybeFinishDisconnect();
       else if (this.paused) this.pump();
     } catch (err) {
