@@ -50,10 +50,11 @@ export async function runDemo(opts: { keep: boolean }): Promise<number> {
   let mounted = false;
   let failed = false;
 
-  const sh = (cmd: string, args: string[], expectFail = false): string => {
+  const sh = (cmd: string, args: string[], expectFail = false, env?: Record<string, string>, filter?: RegExp): string => {
     process.stdout.write(`$ ${[cmd, ...args].join(' ')}\n`);
-    const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
-    const out = (r.stdout ?? '') + (r.stderr ?? '');
+    const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000, env: env ? { ...process.env, ...env } : process.env });
+    let out = (r.stdout ?? '') + (r.stderr ?? '');
+    if (filter) out = out.split('\n').filter((l) => filter.test(l)).join('\n');
     if (out) process.stdout.write(out.endsWith('\n') ? out : out + '\n');
     if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
     if ((r.status !== 0) !== expectFail) {
@@ -61,11 +62,11 @@ export async function runDemo(opts: { keep: boolean }): Promise<number> {
     }
     return r.stdout ?? '';
   };
-  const safeside = (args: string[], expectFail = false): string => {
-    process.stdout.write(`$ safeside ${args.join(' ')}\n`);
+  const safeside = (args: string[], expectFail = false, quiet = false): string => {
+    if (!quiet) process.stdout.write(`$ safeside ${args.join(' ')}\n`);
     const r = spawnSync(process.execPath, [cliMain, '--state-dir', stateDir, ...args], { encoding: 'utf8', timeout: 120_000 });
     const out = (r.stdout ?? '') + (r.stderr ?? '');
-    if (out) process.stdout.write(out.endsWith('\n') ? out : out + '\n');
+    if (out && !quiet) process.stdout.write(out.endsWith('\n') ? out : out + '\n');
     if ((r.status !== 0) !== expectFail) {
       throw new Error(`'safeside ${args.join(' ')}' ${expectFail ? 'succeeded but was expected to fail' : `exited with ${r.status}`}`);
     }
@@ -108,7 +109,8 @@ export async function runDemo(opts: { keep: boolean }): Promise<number> {
     safeside(['primary', '--force', 'r0']);
     safeside(['status', '--proc']);
     const dev = safeside(['device', 'r0']).trim();
-    const uri = JSON.parse(safeside(['status', '--json', 'r0']))[0]['nbd-uri'] as string;
+    const uri = JSON.parse(safeside(['status', '--json', 'r0'], false, true))[0]['nbd-uri'] as string;
+    process.stdout.write(`(status --json gives the export's address: "nbd-uri": "${uri}")\n`);
 
     say('The volume is an NBD export too; any NBD client can use it while this node is Primary');
     sh('nbdinfo', [uri]);
@@ -128,7 +130,7 @@ export async function runDemo(opts: { keep: boolean }): Promise<number> {
     mounted = false;
     safeside(['secondary', 'r0']);
     sh('mount', [dev, mnt], true);
-    sh('nbdinfo', [uri], true);
+    sh('nbdinfo', [uri], true, { LIBNBD_DEBUG: '1' }, /server error message|^nbdinfo:/);
 
     say('Take the resource down and up again; promote (no --force needed now) and read the file back');
     safeside(['down', 'r0']);

@@ -13,7 +13,10 @@ import { controlSocketPath, lockStateDir, nbdSocketPath, StateDirError } from '.
 import { cleanupStaleDevices } from '../runtime/local-device.js';
 import { formatProc, formatStatusText, statusJson } from '../volume/status-format.js';
 import { VolumeExportDirectory } from './export-directory.js';
-import { ResourceRuntime, type RuntimeEnv } from './resource-runtime.js';
+import { ResourceRuntime, type CommandOutcome, type RuntimeEnv } from './resource-runtime.js';
+import { MetadataError } from '../volume/metadata-errors.js';
+import { BackingDeviceError } from '../runtime/backing-device.js';
+import { LocalDeviceError } from '../runtime/local-device.js';
 import { VERSION } from '../version.js';
 
 export interface DaemonOptions {
@@ -171,27 +174,12 @@ function makeHandler(ctx: {
     if (!Array.isArray(sel)) return sel;
     const outcomes = [];
     for (const r of sel) {
-      switch (req.verb) {
-        case 'create-md':
-          outcomes.push(await r.createMd(req.options.force === true));
-          break;
-        case 'up':
-          outcomes.push(await r.up());
-          break;
-        case 'down':
-          outcomes.push(await r.down());
-          break;
-        case 'primary':
-          outcomes.push(await r.primary(req.options.force === true));
-          break;
-        case 'secondary':
-          outcomes.push(await r.secondary());
-          break;
-        case 'device':
-          outcomes.push(r.device(Number(req.options.volume ?? 0)));
-          break;
-        default:
-          return { exitCode: 3, stdout: '', stderr: `unknown verb '${req.verb}'\n` };
+      try {
+        const o = await runVerb(r, req);
+        if (o === null) return { exitCode: 3, stdout: '', stderr: `unknown verb '${req.verb}'\n` };
+        outcomes.push(o);
+      } catch (err) {
+        outcomes.push(outcomeOfError(r.name, err));
       }
     }
     return {
@@ -200,4 +188,36 @@ function makeHandler(ctx: {
       stderr: outcomes.map((o) => o.stderr).join(''),
     };
   };
+}
+
+async function runVerb(r: ResourceRuntime, req: ControlRequest): Promise<CommandOutcome | null> {
+  switch (req.verb) {
+    case 'create-md':
+      return r.createMd(req.options.force === true);
+    case 'up':
+      return r.up();
+    case 'down':
+      return r.down();
+    case 'primary':
+      return r.primary(req.options.force === true);
+    case 'secondary':
+      return r.secondary();
+    case 'device':
+      return r.device(Number(req.options.volume ?? 0));
+    default:
+      return null;
+  }
+}
+
+/** Operating errors become a message naming the resource and an exit code from docs/operations.md. */
+function outcomeOfError(resource: string, err: unknown): CommandOutcome {
+  const text = (err as Error).message ?? String(err);
+  const prefixed = text.startsWith(`${resource}/`) || text.startsWith(`${resource}:`) ? text : `${resource}: ${text}`;
+  if (err instanceof MetadataError) return { exitCode: 20, stdout: '', stderr: prefixed + '\n' };
+  if (err instanceof BackingDeviceError) {
+    return { exitCode: 10, stdout: '', stderr: `${resource}: Failure: (104) Can not open backing device. ${text}\n` };
+  }
+  if (err instanceof DrbdConfigError) return { exitCode: 10, stdout: '', stderr: prefixed + '\n' };
+  if (err instanceof LocalDeviceError) return { exitCode: 1, stdout: '', stderr: prefixed + '\n' };
+  throw err;
 }

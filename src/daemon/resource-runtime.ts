@@ -140,7 +140,7 @@ export class ResourceRuntime {
 
   private async attachVolume(v: VolumeConfig): Promise<void> {
     if (v.disk === null) throw new Error(`${this.name}/${v.volume}: diskless volumes need a peer, which this version does not support yet`);
-    const { superblock, layout } = await readMetadata(v);
+    const { superblock, layout } = await readMetadata(v, { resource: this.name });
     const window = dataWindow(v, layout);
     const data = await FileBlockExport.open(v.disk, {
       name: publicExportName(this.name, v.volume),
