@@ -1,7 +1,7 @@
 // Side-by-side fio benchmark: safeside's NBD server vs `nbdkit file`, same jobs, same filesystem.
 //
 //   npm run bench:nbd -- [--size 1G] [--runtime 10] [--dir /var/tmp] [--jobs seqwrite,randwrite,...]
-//                        [--threadpool N] [--json]
+//                        [--repeat 3] [--threadpool N] [--json]
 //
 // Each server gets its own sparse backing file of --size; our server runs in its own process
 // (bench/nbd-serve.ts) so fio and the server do not share an event loop. For every job the two
@@ -31,6 +31,7 @@ const sizeArg = arg('size', '1G');
 const runtimeS = Number(arg('runtime', '10'));
 const baseDir = arg('dir', os.tmpdir());
 const threadpool = arg('threadpool', '');
+const repeat = Math.max(1, Number(arg('repeat', '3')));
 const wantJobs = arg('jobs', 'seqwrite,randwrite16,randread16,randwrite1').split(',');
 
 const JOBS: Job[] = [
@@ -110,6 +111,10 @@ async function fio(job: Job, uri: string, sizeBytes: number): Promise<Result> {
   return { iops: side.iops, bwMiBs: side.bw / 1024, latUsMean: side.clat_ns.mean / 1000 };
 }
 
+function median(rs: Result[]): Result {
+  return [...rs].sort((a, b) => a.iops - b.iops)[Math.floor(rs.length / 2)]!;
+}
+
 async function main(): Promise<void> {
   const sizeBytes = parseSize(sizeArg);
   const dir = await mkdtemp(path.join(baseDir, 'safeside-nbd-bench-'));
@@ -143,9 +148,14 @@ async function main(): Promise<void> {
     const rows: { job: Job; ours: Result; kit: Result }[] = [];
     for (const job of JOBS.filter((j) => wantJobs.includes(j.id))) {
       process.stderr.write(`running ${job.label} ...\n`);
-      const o = await fio(job, oursUri, sizeBytes);
-      const k = await fio(job, kitUri, sizeBytes);
-      rows.push({ job, ours: o, kit: k });
+      // Alternate the two servers and keep the median run of each (the machine may be noisy).
+      const os_: Result[] = [];
+      const ks: Result[] = [];
+      for (let i = 0; i < repeat; i++) {
+        os_.push(await fio(job, oursUri, sizeBytes));
+        ks.push(await fio(job, kitUri, sizeBytes));
+      }
+      rows.push({ job, ours: median(os_), kit: median(ks) });
     }
 
     if (process.argv.includes('--json')) {
@@ -153,7 +163,7 @@ async function main(): Promise<void> {
     }
     const pad = (s: string, n: number): string => s.padStart(n);
     const lines = [
-      `size=${sizeArg} runtime=${runtimeS}s cpus=${os.cpus().length} node=${process.version}`,
+      `size=${sizeArg} runtime=${runtimeS}s repeat=${repeat} (median) cpus=${os.cpus().length} node=${process.version}`,
       `${'job'.padEnd(20)}${pad('ours IOPS', 11)}${pad('ours MiB/s', 12)}${pad('ours lat us', 13)}${pad('nbdkit IOPS', 13)}${pad('nbdkit MiB/s', 14)}${pad('nbdkit lat us', 15)}${pad('ratio', 8)}`,
     ];
     for (const r of rows) {

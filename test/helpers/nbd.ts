@@ -113,9 +113,10 @@ export interface ToolResult {
 }
 
 /** Run a child process, bounded in time (SIGKILL on timeout); never rejects. */
-export function runTool(cmd: string, args: string[], timeoutMs = 30_000): Promise<ToolResult> {
+export function runTool(cmd: string, args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<ToolResult> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const opts = { timeout: timeoutMs, killSignal: 'SIGKILL' as const, maxBuffer: 32 * 1024 * 1024, env: { ...process.env, ...env } };
+    execFile(cmd, args, opts, (err, stdout, stderr) => {
       const e = err as (Error & { code?: number | string; signal?: string }) | null;
       resolve({
         code: e === null ? 0 : typeof e.code === 'number' ? e.code : null,

@@ -65,3 +65,24 @@ test('usage errors exit 3 with a suggestion', () => {
   assert.match(r.stderr, /unknown command 'primay'/);
   assert.match(r.stderr, /primary/);
 });
+
+test('garbage on the control socket gets an error reply and the daemon keeps serving', async () => {
+  const net = await import('node:net');
+  const sock = path.join(daemon.stateDir, 'control.sock');
+  const send = (payload: string | Buffer): Promise<string> =>
+    new Promise((resolve) => {
+      const c = net.createConnection(sock);
+      let got = '';
+      c.on('data', (d) => (got += d.toString()));
+      c.on('close', () => resolve(got));
+      c.on('error', () => resolve(got));
+      c.write(payload);
+      setTimeout(() => c.end(), 200);
+    });
+  assert.match(await send('this is not json\n'), /"exitCode":1/);
+  assert.match(await send('{"verb": 7}\n'), /malformed control request/);
+  assert.match(await send(Buffer.alloc(100 * 1024, 0x41)), /too large/);
+  await send(Buffer.from([0xff, 0xfe, 0x00, 0x0a]));
+  const r = daemon.cli(['status']);
+  assert.equal(r.code, 0);
+});
