@@ -6,37 +6,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seedConfig } from './seed-config.js';
 
 const cliMain = fileURLToPath(new URL('./main.js', import.meta.url));
 const NODE = 'demo-node';
 const readyTimeoutMs = 15_000;
 const backingBytes = 256 * 1024 * 1024;
-
-function demoConfig(disk: string): string {
-  return `# The seed article's Listing 2, braces closed, pointed at a file instead of /dev/sdb.
-resource r0 {
-        protocol C;
-        startup {
-                wfc-timeout  15;
-                degr-wfc-timeout 60;
-        }
-        net {
-                cram-hmac-alg sha1;
-                shared-secret "secret";
-        }
-        on ${NODE} {
-                device /dev/drbd0;
-                disk ${disk};
-                meta-disk internal;
-        }
-        on demo-peer {
-                device /dev/drbd0;
-                disk /dev/sdb;
-                meta-disk internal;
-        }
-}
-`;
-}
 
 const say = (text: string): void => void process.stdout.write(`\n== ${text}\n`);
 
@@ -79,7 +54,7 @@ export async function runDemo(opts: { keep: boolean }): Promise<number> {
     const fd = fs.openSync(disk, 'w');
     fs.ftruncateSync(fd, backingBytes);
     fs.closeSync(fd);
-    fs.writeFileSync(conf, demoConfig(disk));
+    fs.writeFileSync(conf, seedConfig(NODE, disk, 'demo-peer'));
     process.stdout.write(fs.readFileSync(conf, 'utf8'));
 
     say('Start the node daemon (what the drbd service does)');

@@ -168,6 +168,8 @@ function makeHandler(ctx: {
       const statuses = sel.filter((r) => r.isUp).map((r) => r.status());
       if (req.options.json) return { exitCode: 0, stdout: JSON.stringify(statusJson(statuses), null, 2) + '\n', stderr: '' };
       if (req.options.proc) return { exitCode: 0, stdout: formatProc(statuses, `safeside-${VERSION}`), stderr: '' };
+      // drbdsetup's words when nothing is configured, which scripts grep for.
+      if (statuses.length === 0) return { exitCode: 0, stdout: '# No currently configured DRBD found.\n', stderr: '' };
       return { exitCode: 0, stdout: formatStatusText(statuses), stderr: '' };
     }
     const sel = pick(req.args[0]);

@@ -89,31 +89,7 @@ export function sparseFile(file: string, bytes: number): void {
   fs.closeSync(fd);
 }
 
-/** The seed article's Listing 2 with braces closed, on a file instead of /dev/sdb. */
-export function seedConfig(node: string, disk: string, peer = 'peer-node'): string {
-  return `resource r0 {
-        protocol C;
-        startup {
-                wfc-timeout  15;
-                degr-wfc-timeout 60;
-        }
-        net {
-                cram-hmac-alg sha1;
-                shared-secret "secret";
-        }
-        on ${node} {
-                device /dev/drbd0;
-                disk ${disk};
-                meta-disk internal;
-        }
-        on ${peer} {
-                device /dev/drbd0;
-                disk /dev/sdb;
-                meta-disk internal;
-        }
-}
-`;
-}
+export { seedConfig } from '../../src/cli/seed-config.js';
 
 export const haveTool = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 export const isRoot = (): boolean => process.getuid?.() === 0;
