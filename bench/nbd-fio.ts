@@ -1,7 +1,7 @@
 // Side-by-side fio benchmark: safeside's NBD server vs `nbdkit file`, same jobs, same filesystem.
 //
 //   npm run bench:nbd -- [--size 1G] [--runtime 10] [--dir /var/tmp] [--jobs seqwrite,randwrite,...]
-//                        [--repeat 3] [--threadpool N] [--json]
+//                        [--repeat 3] [--threadpool N] [--inline-io BYTES] [--json]
 //
 // Each server gets its own sparse backing file of --size; our server runs in its own process
 // (bench/nbd-serve.ts) so fio and the server do not share an event loop. For every job the two
@@ -10,7 +10,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, open as fsOpen } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,14 +27,15 @@ function arg(name: string, dflt: string): string {
 }
 
 const sizeArg = arg('size', '1G');
-const runtimeS = Number(arg('runtime', '10'));
+const runtimeS = Number(arg('runtime', '8'));
 const baseDir = arg('dir', os.tmpdir());
 const threadpool = arg('threadpool', '');
 const repeat = Math.max(1, Number(arg('repeat', '3')));
+const inlineIo = arg('inline-io', '0');
 const wantJobs = arg('jobs', 'seqwrite,randwrite16,randread16,randwrite1').split(',');
 
 const JOBS: Job[] = [
-  { id: 'seqwrite', label: 'seq write 1M QD8', dir: 'write', args: ['--rw=write', '--bs=1M', '--iodepth=8'] },
+  { id: 'seqwrite', label: 'seq write 1M QD8', dir: 'write', args: ['--rw=write', '--bs=1M', '--iodepth=8', '--time_based'] },
   { id: 'randwrite16', label: 'rand write 4k QD16', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=16', '--time_based'] },
   { id: 'randread16', label: 'rand read 4k QD16', dir: 'read', args: ['--rw=randread', '--bs=4k', '--iodepth=16', '--time_based'] },
   { id: 'randwrite1', label: 'rand write 4k QD1', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=1', '--time_based'] },
@@ -58,22 +58,13 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
 }
 
 async function waitForSocket(p: string, timeoutMs: number): Promise<void> {
+  // Existence only: a connect probe would make nbdkit log a reset connection.
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (existsSync(p)) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = net.connect({ path: p });
-        s.once('connect', () => {
-          s.destroy();
-          resolve(true);
-        });
-        s.once('error', () => resolve(false));
-      });
-      if (ok) return;
-    }
+  while (!existsSync(p)) {
     if (Date.now() > deadline) throw new Error(`socket ${p} did not come up`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  await new Promise((r) => setTimeout(r, 100));
 }
 
 function stop(child: ChildProcess): Promise<void> {
@@ -120,56 +111,66 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(baseDir, 'safeside-nbd-bench-'));
   const children: ChildProcess[] = [];
   try {
-    const oursFile = path.join(dir, 'ours.img');
-    const kitFile = path.join(dir, 'nbdkit.img');
-    for (const f of [oursFile, kitFile]) {
-      const h = await fsOpen(f, 'w');
-      await h.truncate(sizeBytes);
-      await h.close();
-    }
-    const oursSock = path.join(dir, 'ours.sock');
-    const kitSock = path.join(dir, 'nbdkit.sock');
+    // Servers under test: ours with libuv's thread pool (the default), ours with inline I/O
+    // for small requests (FileBlockExport inlineIoBytesMax), and nbdkit's file plugin.
     const here = path.dirname(fileURLToPath(import.meta.url));
     const env = { ...process.env };
     if (threadpool !== '') env.UV_THREADPOOL_SIZE = threadpool;
-    const ours = spawn(process.execPath, [path.join(here, 'nbd-serve.js'), '--file', oursFile, '--socket', oursSock, '--name', 'bench'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env,
-    });
-    children.push(ours);
-    const kit = spawn('nbdkit', ['--foreground', '--exit-with-parent', '--unix', kitSock, 'file', kitFile], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    children.push(kit);
-    await Promise.all([waitForSocket(oursSock, 10_000), waitForSocket(kitSock, 10_000)]);
-    const oursUri = `nbd+unix:///bench?socket=${oursSock}`;
-    const kitUri = `nbd+unix:///?socket=${kitSock}`;
+    const servers: { id: string; label: string; uri: string; sock: string }[] = [];
+    const modes = inlineIo === '0' ? ['pool', 'inline'] : ['inline'];
+    for (const id of [...modes.map((m) => `ours-${m}`), 'nbdkit']) {
+      const file = path.join(dir, `${id}.img`);
+      const h = await fsOpen(file, 'w');
+      await h.truncate(sizeBytes);
+      await h.close();
+      const sock = path.join(dir, `${id}.sock`);
+      let child: ChildProcess;
+      if (id === 'nbdkit') {
+        child = spawn('nbdkit', ['--foreground', '--exit-with-parent', '--unix', sock, 'file', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+        servers.push({ id, label: 'nbdkit', uri: `nbd+unix:///?socket=${sock}`, sock });
+      } else {
+        const inline = id === 'ours-inline' ? (inlineIo === '0' ? '65536' : inlineIo) : '0';
+        child = spawn(process.execPath, [path.join(here, 'nbd-serve.js'), '--file', file, '--socket', sock, '--name', 'bench', '--inline-io', inline], {
+          stdio: ['ignore', 'ignore', 'inherit'],
+          env,
+        });
+        servers.push({ id, label: id === 'ours-inline' ? `ours inline<=${inline}` : 'ours pool', uri: `nbd+unix:///bench?socket=${sock}`, sock });
+      }
+      children.push(child);
+    }
+    await Promise.all(servers.map((s) => waitForSocket(s.sock, 10_000)));
 
-    const rows: { job: Job; ours: Result; kit: Result }[] = [];
+    const rows: { job: Job; results: Map<string, Result> }[] = [];
     for (const job of JOBS.filter((j) => wantJobs.includes(j.id))) {
       process.stderr.write(`running ${job.label} ...\n`);
-      // Alternate the two servers and keep the median run of each (the machine may be noisy).
-      const os_: Result[] = [];
-      const ks: Result[] = [];
+      // Alternate the servers and keep the median run of each (the machine may be noisy).
+      const runs = new Map<string, Result[]>(servers.map((s) => [s.id, []]));
       for (let i = 0; i < repeat; i++) {
-        os_.push(await fio(job, oursUri, sizeBytes));
-        ks.push(await fio(job, kitUri, sizeBytes));
+        for (const s of servers) runs.get(s.id)!.push(await fio(job, s.uri, sizeBytes));
       }
-      rows.push({ job, ours: median(os_), kit: median(ks) });
+      rows.push({ job, results: new Map([...runs].map(([k, v]) => [k, median(v)])) });
     }
 
     if (process.argv.includes('--json')) {
-      process.stdout.write(JSON.stringify(rows.map((r) => ({ job: r.job.id, ours: r.ours, nbdkit: r.kit })), null, 2) + '\n');
+      process.stdout.write(JSON.stringify(rows.map((r) => ({ job: r.job.id, ...Object.fromEntries(r.results) })), null, 2) + '\n');
     }
     const pad = (s: string, n: number): string => s.padStart(n);
     const lines = [
       `size=${sizeArg} runtime=${runtimeS}s repeat=${repeat} (median) cpus=${os.cpus().length} node=${process.version}`,
-      `${'job'.padEnd(20)}${pad('ours IOPS', 11)}${pad('ours MiB/s', 12)}${pad('ours lat us', 13)}${pad('nbdkit IOPS', 13)}${pad('nbdkit MiB/s', 14)}${pad('nbdkit lat us', 15)}${pad('ratio', 8)}`,
+      `IOPS, MiB/s and mean completion latency (us); ratio = ours / nbdkit IOPS`,
+      `${'job'.padEnd(20)}` + servers.map((s) => pad(s.label, 28)).join('') + modes.map((m) => pad(`ratio ${m}`, 14)).join(''),
     ];
     for (const r of rows) {
+      const kit = r.results.get('nbdkit')!;
       lines.push(
-        `${r.job.label.padEnd(20)}${pad(r.ours.iops.toFixed(0), 11)}${pad(r.ours.bwMiBs.toFixed(1), 12)}${pad(r.ours.latUsMean.toFixed(1), 13)}` +
-          `${pad(r.kit.iops.toFixed(0), 13)}${pad(r.kit.bwMiBs.toFixed(1), 14)}${pad(r.kit.latUsMean.toFixed(1), 15)}${pad((r.ours.iops / r.kit.iops).toFixed(2), 8)}`,
+        r.job.label.padEnd(20) +
+          servers
+            .map((s) => {
+              const x = r.results.get(s.id)!;
+              return pad(`${x.iops.toFixed(0)} ${x.bwMiBs.toFixed(1)} ${x.latUsMean.toFixed(0)}`, 28);
+            })
+            .join('') +
+          modes.map((m) => pad((r.results.get(`ours-${m}`)!.iops / kit.iops).toFixed(2), 14)).join(''),
       );
     }
     process.stdout.write(lines.join('\n') + '\n');

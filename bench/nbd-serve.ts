@@ -1,5 +1,5 @@
 // Serve one file over NBD on a Unix socket (used by bench/nbd-fio.ts, also handy by hand):
-//   node dist/bench/nbd-serve.js --file FILE --socket PATH [--name NAME] [--read-only]
+//   node dist/bench/nbd-serve.js --file FILE --socket PATH [--name NAME] [--read-only] [--inline-io BYTES]
 // Prints "ready" on stdout once listening; exits cleanly on SIGTERM/SIGINT.
 
 import { NbdServer } from '../src/runtime/nbd/server.js';
@@ -18,7 +18,11 @@ async function main(): Promise<void> {
     process.stderr.write('usage: nbd-serve --file FILE --socket PATH [--name NAME] [--read-only]\n');
     process.exit(2);
   }
-  const exp = await FileBlockExport.open(file, { name: arg('name') ?? 'bench', readOnly: process.argv.includes('--read-only') });
+  const exp = await FileBlockExport.open(file, {
+    name: arg('name') ?? 'bench',
+    readOnly: process.argv.includes('--read-only'),
+    inlineIoBytesMax: Number(arg('inline-io') ?? '0'),
+  });
   const directory = new StaticExportDirectory().add(exp, { default: true });
   const verbose = process.argv.includes('--verbose');
   const log = (level: string) => (o: object | string, m?: string) => {

@@ -3,6 +3,20 @@
 // Pure formatting of a snapshot the daemon assembles.
 
 import { ConnectionState, DiskState, Role, connectionStateName, diskStateName, roleName } from './states.js';
+import {
+  SECTORS_PER_BIT,
+  type SyncDetails,
+  averageKiBps,
+  currentKiBps,
+  estimatedSecondsToFinish,
+  isStalled,
+  mibPerSecond,
+  percentDone,
+  perMilDone,
+  procFinishSeconds,
+} from './sync-progress.js';
+
+export type { SyncDetails } from './sync-progress.js';
 
 export interface DeviceCounters {
   /** KiB read from / written to the local backing device through the volume. */
@@ -33,6 +47,16 @@ export interface PeerDeviceStatus {
   receivedKiB: number;
   /** Total KiB of the device, to compute percent-in-sync. */
   sizeKiB: number;
+  /** Requests sent and awaiting an ack or reply (/proc `pe:`, JSON `pending`); 0 when absent. */
+  pending?: number;
+  /** Requests received and not yet acked (/proc `ua:`, JSON `unacked`); 0 when absent. */
+  unacked?: number;
+  /**
+   * The running resync / online verify, when one runs (see sync-progress.ts). Shown only
+   * while `replication` is a sync or verify state (SyncSource, SyncTarget, VerifyS,
+   * VerifyT, PausedSyncS, PausedSyncT) and totalBits > 0.
+   */
+  sync?: SyncDetails;
 }
 
 export interface ConnectionStatus {
@@ -66,6 +90,26 @@ function replicationWord(c: ConnectionState): string {
   return connectionStateName(c);
 }
 
+const SYNC_STATES: ReadonlySet<ConnectionState> = new Set([
+  ConnectionState.SyncSource,
+  ConnectionState.SyncTarget,
+  ConnectionState.VerifyS,
+  ConnectionState.VerifyT,
+  ConnectionState.PausedSyncS,
+  ConnectionState.PausedSyncT,
+]);
+
+/** The sync details to show for this peer device, if it is syncing or verifying and has them. */
+function syncDetailsOf(pd: PeerDeviceStatus): SyncDetails | null {
+  if (!pd.sync || pd.sync.totalBits <= 0 || !SYNC_STATES.has(pd.replication)) return null;
+  return pd.sync;
+}
+
+/** printf("%.2f") as a JSON number. */
+function fixed2(v: number): number {
+  return Number(v.toFixed(2));
+}
+
 function percentInSync(pd: PeerDeviceStatus): number {
   if (pd.sizeKiB <= 0) return 100;
   return Math.round((10000 * (pd.sizeKiB - pd.outOfSyncKiB)) / pd.sizeKiB) / 100;
@@ -90,7 +134,10 @@ export function formatStatusText(resources: ResourceStatus[]): string {
         const parts = [`    ${many ? `volume:${pd.volume} ` : ''}`];
         if (pd.replication !== ConnectionState.Connected) parts.push(`replication:${replicationWord(pd.replication)} `);
         parts.push(`peer-disk:${diskStateName(pd.peerDisk)}`);
-        if (pd.replication === ConnectionState.SyncSource || pd.replication === ConnectionState.SyncTarget) {
+        const details = syncDetailsOf(pd);
+        if (details) {
+          parts.push(` done:${percentDone(details).toFixed(2)}`);
+        } else if (pd.replication === ConnectionState.SyncSource || pd.replication === ConnectionState.SyncTarget) {
           parts.push(` done:${percentInSync(pd).toFixed(2)}`);
         }
         lines.push(parts.join(''));
@@ -141,26 +188,111 @@ export function statusJson(resources: ResourceStatus[]): unknown[] {
       'ap-in-flight': 0,
       'rs-in-flight': 0,
       paths: [],
-      peer_devices: c.peerDevices.map((pd) => ({
-        volume: pd.volume,
-        'replication-state': replicationWord(pd.replication),
-        'peer-disk-state': diskStateName(pd.peerDisk),
-        'peer-client': false,
-        'resync-suspended': 'no',
-        received: pd.receivedKiB,
-        sent: pd.sentKiB,
-        'out-of-sync': pd.outOfSyncKiB,
-        pending: 0,
-        unacked: 0,
-        'has-sync-details': pd.replication === ConnectionState.SyncSource || pd.replication === ConnectionState.SyncTarget,
-        'has-online-verify-details': pd.replication === ConnectionState.VerifyS || pd.replication === ConnectionState.VerifyT,
-        'percent-in-sync': percentInSync(pd),
-      })),
+      peer_devices: c.peerDevices.map((pd) => peerDeviceJson(pd)),
     })),
   }));
 }
 
+function peerDeviceJson(pd: PeerDeviceStatus): Record<string, unknown> {
+  const details = syncDetailsOf(pd);
+  const verify = details?.kind === 'verify';
+  const out: Record<string, unknown> = {
+    volume: pd.volume,
+    'replication-state': replicationWord(pd.replication),
+    'peer-disk-state': diskStateName(pd.peerDisk),
+    'peer-client': false,
+    'resync-suspended': 'no',
+    received: pd.receivedKiB,
+    sent: pd.sentKiB,
+    'out-of-sync': pd.outOfSyncKiB,
+    pending: pd.pending ?? 0,
+    unacked: pd.unacked ?? 0,
+    'has-sync-details': details ? true : pd.replication === ConnectionState.SyncSource || pd.replication === ConnectionState.SyncTarget,
+    'has-online-verify-details': details ? verify : pd.replication === ConnectionState.VerifyS || pd.replication === ConnectionState.VerifyT,
+    'percent-in-sync': percentInSync(pd),
+  };
+  if (!details) return out;
+  // drbdsetup status --json (DRBD 9): counts in sectors, times in ms, rates in MiB/s.
+  const s = SECTORS_PER_BIT;
+  Object.assign(out, {
+    'rs-total': details.totalBits * s,
+    'rs-dt-start-ms': details.elapsedMs,
+    'rs-paused-ms': details.pausedMs,
+    'rs-dt0-ms': details.dt0Ms,
+    'rs-db0-sectors': details.db0Bits * s,
+    'rs-dt1-ms': details.dt1Ms,
+    'rs-db1-sectors': details.db1Bits * s,
+  });
+  if (verify) {
+    const v = details.verify;
+    Object.assign(out, {
+      'ov-start-sector': v?.startSector ?? 0,
+      'ov-stop-sector': v?.stopSector ?? -1,
+      'ov-position': v?.positionSector ?? 0,
+      'ov-left': details.leftBits * s,
+      'ov-skipped': (v?.skippedBits ?? 0) * s,
+    });
+  } else {
+    Object.assign(out, { 'rs-failed': details.failedBits * s, 'rs-same-csum': details.sameCsumBits * s });
+  }
+  Object.assign(out, {
+    want: fixed2(details.wantKiBps / 1024),
+    'db0/dt0 [MiB/s]': fixed2(mibPerSecond(details.db0Bits * s, details.dt0Ms)),
+    'db1/dt1 [MiB/s]': fixed2(mibPerSecond(details.db1Bits * s, details.dt1Ms)),
+    'estimated-seconds-to-finish': Math.round(estimatedSecondsToFinish(details)),
+    'db/dt [MiB/s]': fixed2(mibPerSecond((details.totalBits - details.leftBits) * s, details.elapsedMs - details.pausedMs)),
+    'percent-resync-done': fixed2(percentDone(details)),
+  });
+  return out;
+}
+
+/** 12,345,678: DRBD's seq_printf_with_thousands_grouping. */
+export function withThousands(v: number): string {
+  const n = Math.max(0, Math.floor(v));
+  if (n >= 1_000_000) {
+    const r = n % 1_000_000;
+    return `${Math.floor(n / 1_000_000)},${String(Math.floor(r / 1000)).padStart(3, '0')},${String(r % 1000).padStart(3, '0')}`;
+  }
+  if (n >= 1000) return `${Math.floor(n / 1000)},${String(n % 1000).padStart(3, '0')}`;
+  return String(n);
+}
+
+/** The 20-column bar of /proc/drbd: x = per_mil/50; x-1 '=', '>', 20-x '.' (21 wide below 5%, as in DRBD). */
+export function procProgressBar(perMil: number): string {
+  const x = Math.floor(perMil / 50);
+  return '='.repeat(Math.max(0, x - 1)) + '>' + '.'.repeat(Math.max(0, 20 - x));
+}
+
+/**
+ * The two lines /proc/drbd (8.4, drbd_syncer_progress) adds under a device that syncs
+ * or verifies, each starting with a tab:
+ *   `\t[>...................] sync'ed:  8.4% (18764/20476)M`
+ *   `\tfinish: 0:10:40 speed: 29,964 (16,712) want: 41,000 K/sec`
+ */
+export function formatProcSyncLines(replication: ConnectionState, d: SyncDetails): [string, string] {
+  const isVerify = replication === ConnectionState.VerifyS || replication === ConnectionState.VerifyT;
+  const pm = perMilDone(d);
+  const big = d.totalBits > 4 * 1024 * 256; // more than 4 GiB of 4 KiB blocks: show MiB
+  const amount = big
+    ? `(${Math.floor(d.leftBits / 1024) * 4}/${Math.floor(d.totalBits / 1024) * 4})M`
+    : `(${d.leftBits * 4}/${d.totalBits * 4})K`;
+  const first = `\t[${procProgressBar(pm)}] ${isVerify ? 'verified:' : "sync'ed:"}${String(Math.floor(pm / 10)).padStart(3)}.${pm % 10}% ${amount}`;
+  const rt = procFinishSeconds(d);
+  const finish = `${Math.floor(rt / 3600)}:${String(Math.floor((rt % 3600) / 60)).padStart(2, '0')}:${String(rt % 60).padStart(2, '0')}`;
+  const want =
+    replication === ConnectionState.SyncTarget || replication === ConnectionState.VerifyS ? ` want: ${withThousands(d.wantKiBps)}` : '';
+  const second = `\tfinish: ${finish} speed: ${withThousands(currentKiBps(d))} (${withThousands(averageKiBps(d))})${want} K/sec${isStalled(d) ? ' (stalled)' : ''}`;
+  return [first, second];
+}
+
 export const PROC_VERSION_LINE = 'version: 8.4.11 (api:1/proto:86-101)';
+
+const PROC_PROGRESS_STATES: ReadonlySet<ConnectionState> = new Set([
+  ConnectionState.SyncSource,
+  ConnectionState.SyncTarget,
+  ConnectionState.VerifyS,
+  ConnectionState.VerifyT,
+]);
 
 /** Like `/proc/drbd` of DRBD 8.4: one block per device, keyed by minor. */
 export function formatProc(resources: ResourceStatus[], srcversion: string): string {
@@ -178,13 +310,14 @@ export function formatProc(resources: ResourceStatus[], srcversion: string): str
       const ns = pd?.sentKiB ?? 0;
       const nr = pd?.receivedKiB ?? 0;
       const oos = pd?.outOfSyncKiB ?? 0;
-      rows.push({
-        minor,
-        text: [
-          `${String(minor).padStart(2)}: cs:${cs} ro:${roleName(r.role)}/${peerRole} ds:${diskStateName(d.disk)}/${pdsk} ${proto} r-----`,
-          `    ns:${ns} nr:${nr} dw:${d.counters.writtenKiB} dr:${d.counters.readKiB} al:${d.counters.alWrites} bm:${d.counters.bmWrites} lo:${d.counters.lowerPending} pe:0 ua:0 ap:${d.counters.upperPending} ep:1 wo:f oos:${oos}`,
-        ],
-      });
+      const text = [
+        `${String(minor).padStart(2)}: cs:${cs} ro:${roleName(r.role)}/${peerRole} ds:${diskStateName(d.disk)}/${pdsk} ${proto} r-----`,
+        `    ns:${ns} nr:${nr} dw:${d.counters.writtenKiB} dr:${d.counters.readKiB} al:${d.counters.alWrites} bm:${d.counters.bmWrites} lo:${d.counters.lowerPending} pe:${pd?.pending ?? 0} ua:${pd?.unacked ?? 0} ap:${d.counters.upperPending} ep:1 wo:f oos:${oos}`,
+      ];
+      // 8.4 prints progress only in these four states (not while paused).
+      const details = pd ? syncDetailsOf(pd) : null;
+      if (c && pd && details && PROC_PROGRESS_STATES.has(c.connection)) text.push(...formatProcSyncLines(c.connection, details));
+      rows.push({ minor, text });
     }
   }
   rows.sort((a, b) => a.minor - b.minor);

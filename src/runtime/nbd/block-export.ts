@@ -56,3 +56,15 @@ export interface ExportDirectory {
   /** Names listed by NBD_OPT_LIST. */
   list(): { name: string; description: string }[];
 }
+
+/**
+ * Optional extension: a write given as a list of buffers (views of received network chunks),
+ * so large payloads reach storage without being reassembled first. Same semantics as write().
+ */
+export interface VectoredBlockExport extends BlockExport {
+  writeVectored(offset: number, chunks: Buffer[], fua: boolean): Promise<void>;
+}
+
+export function isVectored(exp: BlockExport): exp is VectoredBlockExport {
+  return typeof (exp as Partial<VectoredBlockExport>).writeVectored === 'function';
+}

@@ -43,6 +43,22 @@ export class ByteQueue {
     return out;
   }
 
+  /** Remove the next n bytes as a list of views into the received chunks (no copy). */
+  takeChunks(n: number): Buffer[] {
+    if (n > this.total) throw new RangeError(`takeChunks(${n}) with ${this.total} bytes queued`);
+    const out: Buffer[] = [];
+    let taken = 0;
+    while (taken < n) {
+      const c = this.chunks[this.head]!;
+      const cAvail = c.length - this.headOffset;
+      const m = Math.min(cAvail, n - taken);
+      out.push(c.subarray(this.headOffset, this.headOffset + m));
+      taken += m;
+      this.advance(m, cAvail);
+    }
+    return out;
+  }
+
   /** Drop up to n bytes; returns how many were dropped. */
   skip(n: number): number {
     let dropped = 0;

@@ -8,7 +8,7 @@
 
 import fs from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { BlockIoError, NbdErrno, type BlockExport } from './block-export.js';
+import { BlockIoError, NbdErrno, type VectoredBlockExport } from './block-export.js';
 
 export interface FileBlockExportOptions {
   name: string;
@@ -18,6 +18,15 @@ export interface FileBlockExportOptions {
   offsetBytes?: number;
   /** Size of the window (default: file size - offsetBytes; required for block devices). */
   sizeBytes?: number;
+  /**
+   * Reads and non-FUA writes up to this many bytes are done with pread/pwrite on the calling
+   * (event-loop) thread instead of libuv's thread pool (default 0: never). This saves two thread
+   * hand-offs per request, which dominate small-block latency when the data is in the page
+   * cache, but blocks the event loop for the duration of the syscall (a cold read from disk,
+   * or dirty-page throttling on write). Only for processes that serve NBD and nothing
+   * latency-critical (e.g. a dedicated NBD worker), never for the cluster daemon's main loop.
+   */
+  inlineIoBytesMax?: number;
 }
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
@@ -27,7 +36,7 @@ function zeroes(): Buffer {
   return zeroChunk;
 }
 
-export class FileBlockExport implements BlockExport {
+export class FileBlockExport implements VectoredBlockExport {
   private openers = 0;
   private closed = false;
 
@@ -39,6 +48,7 @@ export class FileBlockExport implements BlockExport {
     readonly readOnly: boolean,
     readonly offsetBytes: number,
     readonly sizeBytes: number,
+    private readonly inlineIoBytesMax: number,
   ) {}
 
   static async open(path: string, options: FileBlockExportOptions): Promise<FileBlockExport> {
@@ -64,7 +74,8 @@ export class FileBlockExport implements BlockExport {
       } else {
         throw new Error(`${path}: not a regular file or block device`);
       }
-      return new FileBlockExport(handle, path, options.name, options.description ?? '', readOnly, offsetBytes, sizeBytes);
+      const inline = options.inlineIoBytesMax ?? 0;
+      return new FileBlockExport(handle, path, options.name, options.description ?? '', readOnly, offsetBytes, sizeBytes, inline);
     } catch (err) {
       await handle.close().catch(() => {});
       throw err;
@@ -98,6 +109,22 @@ export class FileBlockExport implements BlockExport {
     const bad = this.check(offset, length);
     if (bad) return Promise.reject(bad);
     const buf = Buffer.allocUnsafe(length);
+    if (length <= this.inlineIoBytesMax) {
+      try {
+        const fd = this.handle.fd;
+        for (let done = 0; done < length; ) {
+          const n = fs.readSync(fd, buf, done, length - done, this.offsetBytes + offset + done);
+          if (n === 0) {
+            buf.fill(0, done);
+            break;
+          }
+          done += n;
+        }
+        return Promise.resolve(buf);
+      } catch (err) {
+        return Promise.reject(ioError('read', err as NodeJS.ErrnoException));
+      }
+    }
     return new Promise((resolve, reject) => {
       const fd = this.handle.fd;
       const base = this.offsetBytes + offset;
@@ -120,7 +147,39 @@ export class FileBlockExport implements BlockExport {
     const bad = this.check(offset, data.length);
     if (bad) return Promise.reject(bad);
     if (this.readOnly) return Promise.reject(new BlockIoError(NbdErrno.EPERM, 'export is read-only'));
+    if (!fua && data.length <= this.inlineIoBytesMax) {
+      try {
+        const fd = this.handle.fd;
+        for (let done = 0; done < data.length; ) {
+          done += fs.writeSync(fd, data, done, data.length - done, this.offsetBytes + offset + done);
+        }
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(ioError('write', err as NodeJS.ErrnoException));
+      }
+    }
     const p = this.pwriteAll(this.offsetBytes + offset, data);
+    return fua ? p.then(() => this.flush()) : p;
+  }
+
+  /** pwritev of the received chunks, no reassembly copy. */
+  writeVectored(offset: number, chunks: Buffer[], fua: boolean): Promise<void> {
+    let length = 0;
+    for (const c of chunks) length += c.length;
+    const bad = this.check(offset, length);
+    if (bad) return Promise.reject(bad);
+    if (this.readOnly) return Promise.reject(new BlockIoError(NbdErrno.EPERM, 'export is read-only'));
+    if (chunks.length === 1 || length <= this.inlineIoBytesMax) return this.write(offset, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), fua);
+    const position = this.offsetBytes + offset;
+    const p = new Promise<void>((resolve, reject) => {
+      fs.writev(this.handle.fd, chunks, position, (err, n) => {
+        if (err) return reject(ioError('write', err));
+        if (n === length) return resolve();
+        // Short write (rare): finish the remainder with plain writes.
+        const rest = Buffer.concat(chunks, length).subarray(n);
+        this.pwriteAll(position + n, rest).then(resolve, reject);
+      });
+    });
     return fua ? p.then(() => this.flush()) : p;
   }
 

@@ -9,7 +9,7 @@
 
 import net from 'node:net';
 import { lstat, unlink, chmod } from 'node:fs/promises';
-import { BlockIoError, NbdErrno, type BlockExport, type ExportDirectory } from './block-export.js';
+import { BlockIoError, NbdErrno, isVectored, type BlockExport, type ExportDirectory } from './block-export.js';
 import { ByteQueue } from './byte-queue.js';
 import * as P from './protocol.js';
 
@@ -57,6 +57,8 @@ const noopLogger: NbdLogger = { info() {}, warn() {}, error() {} };
 /** Warnings logged per connection before the rest are suppressed (a hostile client can't flood the log). */
 const WARNINGS_PER_CONNECTION_MAX = 20;
 const PREFERRED_BLOCK_BYTES = 4096;
+/** Below this, reassembling a payload that straddles chunks costs less than a vectored write. */
+const VECTORED_WRITE_BYTES_MIN = 128 * 1024;
 
 export class NbdServer {
   readonly limits: NbdServerLimits;
@@ -178,6 +180,7 @@ class Connection {
 
   // transmission
   private exp: BlockExport | null = null;
+  private vectored = false;
   private attached = false;
   private inflight = 0;
   private inflightBytes = 0;
@@ -517,6 +520,7 @@ class Connection {
     this.phase = 'transmission';
     this.exportName = name;
     this.exp = exp;
+    this.vectored = isVectored(exp);
     try {
       exp.attach?.();
       this.attached = true;
@@ -552,7 +556,7 @@ class Connection {
     }
     if (this.pendingWrite) {
       if (q.length < this.pwLength) return 'data';
-      const data = q.take(this.pwLength);
+      const data = this.takePayload(this.pwLength);
       this.pendingWrite = false;
       this.dispatch(P.NBD_CMD_WRITE, this.pwFlags, this.pwHi, this.pwLo, this.pwOffset, this.pwLength, data);
       return 'more';
@@ -595,7 +599,7 @@ class Connection {
     }
     if (type === P.NBD_CMD_WRITE) {
       if (q.length >= length) {
-        this.dispatch(type, flags, hi, lo, offset, length, q.take(length));
+        this.dispatch(type, flags, hi, lo, offset, length, this.takePayload(length));
       } else {
         this.pendingWrite = true;
         this.pwFlags = flags;
@@ -608,6 +612,11 @@ class Connection {
     }
     this.dispatch(type, flags, hi, lo, offset, length, null);
     return 'more';
+  }
+
+  /** A WRITE payload: one view if it sits in one received chunk, else views for a vectored export, else a copy. */
+  private takePayload(length: number): Buffer | Buffer[] {
+    return this.vectored && length >= VECTORED_WRITE_BYTES_MIN ? this.queue.takeChunks(length) : this.queue.take(length);
   }
 
   private validate(
@@ -651,7 +660,7 @@ class Connection {
     return null;
   }
 
-  private dispatch(type: number, flags: number, hi: number, lo: number, offset: number, length: number, data: Buffer | null): void {
+  private dispatch(type: number, flags: number, hi: number, lo: number, offset: number, length: number, data: Buffer | Buffer[] | null): void {
     const bytes = type === P.NBD_CMD_READ || type === P.NBD_CMD_WRITE ? length : 0;
     this.inflight++;
     this.inflightBytes += bytes;
@@ -665,7 +674,7 @@ class Connection {
     lo: number,
     offset: number,
     length: number,
-    data: Buffer | null,
+    data: Buffer | Buffer[] | null,
     bytes: number,
   ): Promise<void> {
     const exp = this.exp!;
@@ -679,7 +688,13 @@ class Connection {
           if (result.length !== length) throw new BlockIoError(NbdErrno.EIO, `export returned ${result.length} of ${length} bytes`);
           break;
         case P.NBD_CMD_WRITE:
-          await exp.write(offset, data!, fua);
+          if (Array.isArray(data)) {
+            if (data.length === 1) await exp.write(offset, data[0]!, fua);
+            else if (isVectored(exp)) await exp.writeVectored(offset, data, fua);
+            else await exp.write(offset, Buffer.concat(data, length), fua);
+          } else {
+            await exp.write(offset, data!, fua);
+          }
           break;
         case P.NBD_CMD_FLUSH:
           await exp.flush();

@@ -1,0 +1,436 @@
+// Wire format of the replication link between the nodes of a resource (pure: no sockets).
+//
+// A frame is a fixed 16-byte header, then a JSON header, then an optional binary payload:
+//
+//   u32 magic 0x5AFE51DE | u16 version 1 | u16 kind | u32 headerJsonBytes | u32 payloadBytes
+//
+// all big-endian. The JSON header is always an object; bigint values travel as tagged objects
+// ({"$u64":"hex"} / {"$i64":"-hex"}) and object keys starting with '$' are escaped by doubling
+// the '$', so any header survives the round trip exactly. A zero-length payload decodes as null.
+// See docs/peer-protocol.md.
+
+export const FRAME_MAGIC = 0x5afe51de;
+export const FRAME_VERSION = 1;
+export const FRAME_HEADER_BYTES = 16;
+
+export const FrameKind = {
+  message: 0,
+  handshake: 1,
+  authChallenge: 2,
+  authResponse: 3,
+  ping: 4,
+  pingAck: 5,
+  close: 6,
+} as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+const KIND_MAX = FrameKind.close;
+
+export const FRAME_KIND_NAMES: Record<FrameKind, string> = {
+  0: 'message',
+  1: 'handshake',
+  2: 'auth-challenge',
+  3: 'auth-response',
+  4: 'ping',
+  5: 'ping-ack',
+  6: 'close',
+};
+
+export type FrameHeader = Record<string, unknown>;
+
+export interface Frame {
+  kind: FrameKind;
+  header: FrameHeader;
+  /** null when the frame carried no payload bytes. */
+  payload: Buffer | null;
+}
+
+export interface FrameLimits {
+  /** Largest JSON header accepted or produced. */
+  headerJsonBytesMax: number;
+  /** Largest payload accepted or produced. */
+  payloadBytesMax: number;
+}
+
+export const HEADER_JSON_BYTES_MAX = 64 * 1024;
+export const FRAME_LIMITS_DEFAULT: Readonly<FrameLimits> = Object.freeze({
+  headerJsonBytesMax: HEADER_JSON_BYTES_MAX,
+  payloadBytesMax: 8 * 1024 * 1024,
+});
+/** Nesting of objects/arrays allowed in a header (a bigint tag counts as one level). */
+export const HEADER_DEPTH_MAX = 32;
+
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
+
+export type PeerProtocolErrorCode =
+  // frame level (FrameDecoder / decodeHeaderJson)
+  | 'ERR_PEER_FRAME_MAGIC'
+  | 'ERR_PEER_FRAME_VERSION'
+  | 'ERR_PEER_FRAME_KIND'
+  | 'ERR_PEER_HEADER_TOO_LARGE'
+  | 'ERR_PEER_PAYLOAD_TOO_LARGE'
+  | 'ERR_PEER_HEADER_JSON'
+  | 'ERR_PEER_HEADER_SHAPE'
+  // link level (PeerLink state machine)
+  | 'ERR_PEER_UNEXPECTED_FRAME'
+  | 'ERR_PEER_HANDSHAKE'
+  | 'ERR_PEER_TRUNCATED';
+
+/** The peer sent something that is not valid protocol. Thrown by the codec; caught by the link. */
+export class PeerProtocolError extends Error {
+  override readonly name = 'PeerProtocolError';
+  constructor(
+    readonly code: PeerProtocolErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON header <-> wire JSON (bigint tagging, '$' key escaping)
+
+/**
+ * Turn a header value into plain JSON data: bigint -> {"$u64"|"$i64": hex}, '$'-keys escaped.
+ * Throws TypeError/RangeError for values that cannot travel (a programmer error of the sender).
+ */
+export function toWireJson(value: unknown, depth = 0): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`peer frame header: non-finite number ${value}`);
+      return value;
+    case 'bigint':
+      if (depth + 1 > HEADER_DEPTH_MAX) throw new RangeError(`peer frame header nested deeper than ${HEADER_DEPTH_MAX}`);
+      if (value >= 0n) {
+        if (value > U64_MAX) throw new RangeError(`peer frame header: bigint ${value} does not fit 64 bits`);
+        return { $u64: value.toString(16) };
+      }
+      if (value < I64_MIN) throw new RangeError(`peer frame header: bigint ${value} does not fit 64 bits`);
+      return { $i64: '-' + (-value).toString(16) };
+    case 'object': {
+      if (value === null) return null;
+      if (depth + 1 > HEADER_DEPTH_MAX) throw new RangeError(`peer frame header nested deeper than ${HEADER_DEPTH_MAX}`);
+      if (Array.isArray(value)) {
+        return value.map((v) => (v === undefined ? null : toWireJson(v, depth + 1)));
+      }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new TypeError(
+          `peer frame header: ${proto?.constructor?.name ?? 'object'} is not JSON-able (binary data goes in the payload)`,
+        );
+      }
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(value)) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v === undefined) continue;
+        setOwn(out, key.startsWith('$') ? '$' + key : key, toWireJson(v, depth + 1));
+      }
+      return out;
+    }
+    case 'undefined':
+      throw new TypeError('peer frame header: undefined is not JSON-able');
+    default:
+      throw new TypeError(`peer frame header: ${typeof value} is not JSON-able`);
+  }
+}
+
+/** Inverse of toWireJson on parsed JSON from the network; only throws PeerProtocolError. */
+export function fromWireJson(value: unknown, depth = 0): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth + 1 > HEADER_DEPTH_MAX) {
+    throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', `frame header nested deeper than ${HEADER_DEPTH_MAX}`);
+  }
+  if (Array.isArray(value)) return value.map((v) => fromWireJson(v, depth + 1));
+  const keys = Object.keys(value);
+  const obj = value as Record<string, unknown>;
+  if (keys.length === 1 && (keys[0] === '$u64' || keys[0] === '$i64')) return decodeBigint(keys[0], obj[keys[0]]);
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    let k = key;
+    if (key.startsWith('$')) {
+      if (!key.startsWith('$$')) {
+        throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', `frame header has unescaped key ${JSON.stringify(key.slice(0, 40))}`);
+      }
+      k = key.slice(1);
+    }
+    setOwn(out, k, fromWireJson(obj[key], depth + 1));
+  }
+  return out;
+}
+
+function decodeBigint(tag: '$u64' | '$i64', text: unknown): bigint {
+  const re = tag === '$u64' ? /^[0-9a-f]{1,16}$/ : /^-[0-9a-f]{1,16}$/;
+  if (typeof text !== 'string' || !re.test(text)) {
+    throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', `frame header has a malformed ${tag} value`);
+  }
+  const v = tag === '$u64' ? BigInt('0x' + text) : -BigInt('0x' + text.slice(1));
+  if (v < I64_MIN) throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', 'frame header $i64 value out of range');
+  return v;
+}
+
+/** Plain assignment would turn a "__proto__" key into a prototype change. */
+function setOwn(obj: Record<string, unknown>, key: string, v: unknown): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
+  else obj[key] = v;
+}
+
+const EMPTY_OBJECT_JSON = Buffer.from('{}');
+
+/** Encode a header object as wire JSON bytes. */
+export function encodeHeaderJson(header: FrameHeader): Buffer {
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    throw new TypeError('peer frame header must be a plain object');
+  }
+  if (Object.keys(header).length === 0) return EMPTY_OBJECT_JSON;
+  return Buffer.from(JSON.stringify(toWireJson(header)), 'utf8');
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Decode wire JSON bytes into a header object. Only throws PeerProtocolError. */
+export function decodeHeaderJson(bytes: Uint8Array): FrameHeader {
+  if (bytes.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(utf8.decode(bytes));
+  } catch {
+    throw new PeerProtocolError('ERR_PEER_HEADER_JSON', 'frame header is not valid UTF-8 JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', 'frame header is not a JSON object');
+  }
+  return fromWireJson(parsed) as FrameHeader;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder
+
+/**
+ * Encode one frame as buffers for a vectored write: [fixed header + JSON] and, when there is
+ * one, the payload itself (not copied). Throws (RangeError/TypeError) when the frame breaks
+ * the limits — the sender's mistake, not the peer's.
+ */
+export function encodeFrame(
+  kind: FrameKind,
+  header: FrameHeader,
+  payload: Buffer | null = null,
+  limits: FrameLimits = FRAME_LIMITS_DEFAULT,
+): Buffer[] {
+  if (!Number.isInteger(kind) || kind < 0 || kind > KIND_MAX) throw new RangeError(`unknown peer frame kind ${kind}`);
+  const json = encodeHeaderJson(header);
+  if (json.length > limits.headerJsonBytesMax) {
+    throw new RangeError(`peer frame header is ${json.length} bytes, limit ${limits.headerJsonBytesMax}`);
+  }
+  const payloadBytes = payload === null ? 0 : payload.length;
+  if (payloadBytes > limits.payloadBytesMax) {
+    throw new RangeError(`peer frame payload is ${payloadBytes} bytes, limit ${limits.payloadBytesMax}`);
+  }
+  const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES + json.length);
+  head.writeUInt32BE(FRAME_MAGIC, 0);
+  head.writeUInt16BE(FRAME_VERSION, 4);
+  head.writeUInt16BE(kind, 6);
+  head.writeUInt32BE(json.length, 8);
+  head.writeUInt32BE(payloadBytes, 12);
+  json.copy(head, FRAME_HEADER_BYTES);
+  return payloadBytes > 0 ? [head, payload!] : [head];
+}
+
+/** Total bytes of an encoded frame. */
+export function frameBytes(bufs: readonly Buffer[]): number {
+  let n = 0;
+  for (const b of bufs) n += b.length;
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoder
+
+/**
+ * Incremental decoder: push() arbitrary chunks, pull frames with next(). Limits apply to the
+ * next frame whose fixed header is parsed, so they can be tightened or relaxed between frames
+ * (the link accepts only small frames until the handshake is done). After an error the
+ * decoder is poisoned and rethrows it.
+ */
+export class FrameDecoder {
+  private limits: FrameLimits;
+  private chunks: Buffer[] = [];
+  private head = 0;
+  private headOffset = 0;
+  private total = 0;
+  private pending: { kind: FrameKind; jsonBytes: number; payloadBytes: number } | null = null;
+  private failure: PeerProtocolError | null = null;
+
+  constructor(limits: Partial<FrameLimits> = {}) {
+    this.limits = checkLimits({ ...FRAME_LIMITS_DEFAULT, ...limits });
+  }
+
+  setLimits(limits: Partial<FrameLimits>): void {
+    this.limits = checkLimits({ ...this.limits, ...limits });
+  }
+
+  getLimits(): FrameLimits {
+    return { ...this.limits };
+  }
+
+  /** Bytes received and not yet returned as frames. */
+  get bufferedBytes(): number {
+    return this.total;
+  }
+
+  /** True when a frame has been started (some of its bytes arrived) but not completed. */
+  get midFrame(): boolean {
+    return this.total > 0 || this.pending !== null;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failure) throw this.failure;
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+  }
+
+  /** The next complete frame, or null when more bytes are needed. Only throws PeerProtocolError. */
+  next(): Frame | null {
+    if (this.failure) throw this.failure;
+    try {
+      return this.step();
+    } catch (err) {
+      this.failure =
+        err instanceof PeerProtocolError ? err : new PeerProtocolError('ERR_PEER_HEADER_SHAPE', `undecodable frame: ${String(err)}`);
+      this.clear();
+      throw this.failure;
+    }
+  }
+
+  /** Push a chunk and return every frame it completes (convenience for tests and tools). */
+  feed(chunk: Buffer): Frame[] {
+    this.push(chunk);
+    const out: Frame[] = [];
+    for (let f = this.next(); f !== null; f = this.next()) out.push(f);
+    return out;
+  }
+
+  private step(): Frame | null {
+    if (this.pending === null) {
+      if (this.total < FRAME_HEADER_BYTES) {
+        // Reject a wrong magic as soon as its bytes are here (garbage should not wait for 16 bytes).
+        this.checkMagicPrefix();
+        return null;
+      }
+      const h = this.take(FRAME_HEADER_BYTES);
+      const magic = h.readUInt32BE(0);
+      if (magic !== FRAME_MAGIC) {
+        throw new PeerProtocolError('ERR_PEER_FRAME_MAGIC', `bad frame magic 0x${magic.toString(16).padStart(8, '0')}`);
+      }
+      const version = h.readUInt16BE(4);
+      if (version !== FRAME_VERSION) {
+        throw new PeerProtocolError('ERR_PEER_FRAME_VERSION', `unsupported frame version ${version} (supported: ${FRAME_VERSION})`);
+      }
+      const kind = h.readUInt16BE(6);
+      if (kind > KIND_MAX) throw new PeerProtocolError('ERR_PEER_FRAME_KIND', `unknown frame kind ${kind}`);
+      const jsonBytes = h.readUInt32BE(8);
+      if (jsonBytes > this.limits.headerJsonBytesMax) {
+        throw new PeerProtocolError(
+          'ERR_PEER_HEADER_TOO_LARGE',
+          `frame header of ${jsonBytes} bytes exceeds the limit of ${this.limits.headerJsonBytesMax}`,
+        );
+      }
+      const payloadBytes = h.readUInt32BE(12);
+      if (payloadBytes > this.limits.payloadBytesMax) {
+        throw new PeerProtocolError(
+          'ERR_PEER_PAYLOAD_TOO_LARGE',
+          `frame payload of ${payloadBytes} bytes exceeds the limit of ${this.limits.payloadBytesMax}`,
+        );
+      }
+      this.pending = { kind: kind as FrameKind, jsonBytes, payloadBytes };
+    }
+    const p = this.pending;
+    if (this.total < p.jsonBytes + p.payloadBytes) return null;
+    const header = decodeHeaderJson(this.take(p.jsonBytes));
+    if (p.kind === FrameKind.message && typeof header.type !== 'string') {
+      throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', 'message frame header has no string "type"');
+    }
+    const payload = p.payloadBytes > 0 ? this.take(p.payloadBytes) : null;
+    this.pending = null;
+    return { kind: p.kind, header, payload };
+  }
+
+  private checkMagicPrefix(): void {
+    const n = Math.min(this.total, 4);
+    const c = this.chunks[this.head];
+    if (c === undefined) return;
+    for (let i = 0, ci = this.head, off = this.headOffset; i < n; i++) {
+      while (off >= this.chunks[ci]!.length) {
+        ci++;
+        off = 0;
+      }
+      const expected = (FRAME_MAGIC >>> (24 - 8 * i)) & 0xff;
+      const got = this.chunks[ci]![off]!;
+      if (got !== expected) {
+        throw new PeerProtocolError('ERR_PEER_FRAME_MAGIC', `bad frame magic (byte ${i} is 0x${got.toString(16).padStart(2, '0')})`);
+      }
+      off++;
+    }
+  }
+
+  /** Remove n bytes (n <= total): a view when they lie in one chunk, else one copy. */
+  private take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const first = this.chunks[this.head]!;
+    const avail = first.length - this.headOffset;
+    if (n <= avail) {
+      const view = first.subarray(this.headOffset, this.headOffset + n);
+      this.advance(n, avail);
+      return view;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let copied = 0;
+    while (copied < n) {
+      const c = this.chunks[this.head]!;
+      const cAvail = c.length - this.headOffset;
+      const m = Math.min(cAvail, n - copied);
+      c.copy(out, copied, this.headOffset, this.headOffset + m);
+      copied += m;
+      this.advance(m, cAvail);
+    }
+    return out;
+  }
+
+  private advance(n: number, avail: number): void {
+    this.total -= n;
+    if (n === avail) {
+      this.chunks[this.head] = EMPTY;
+      this.head++;
+      this.headOffset = 0;
+      if (this.head > 64 && this.head * 2 > this.chunks.length) {
+        this.chunks = this.chunks.slice(this.head);
+        this.head = 0;
+      }
+    } else {
+      this.headOffset += n;
+    }
+  }
+
+  private clear(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.headOffset = 0;
+    this.total = 0;
+    this.pending = null;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function checkLimits(l: FrameLimits): FrameLimits {
+  for (const [k, v] of Object.entries(l)) {
+    if (!Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`frame limit ${k} must be a u32, got ${v}`);
+  }
+  if (l.headerJsonBytesMax > HEADER_JSON_BYTES_MAX) {
+    throw new RangeError(`headerJsonBytesMax may not exceed ${HEADER_JSON_BYTES_MAX}`);
+  }
+  return l;
+}

@@ -1,0 +1,1577 @@
+// The replication core of one resource on one node: roles, disk states, connections to
+// the peers, write replication with DRBD's protocols A/B/C, the resync handshake,
+// bitmap exchange, resync and online verify. Events in, effects out: no sockets, no
+// disks, no clock; I/O completions come back as `io-done` events, time as `tick`.
+//
+// Structure: one LocalVolume per volume (disk state, generation UUIDs, a quick-sync
+// bitmap per peer, activity log, range locks) and one PeerState per configured peer
+// (link, handshake, per-volume replication state).
+
+import { ConnectionState as C, DiskState as D, Role, diskStateName, roleName, connectionStateName } from './states.js';
+import { StateChangeResult as SS } from './state-results.js';
+import { checkStateChange, type DeviceState, type FencingPolicy } from './state-rules.js';
+import { QuickSyncBitmap } from './bitmap.js';
+import { ActivityLog, encodeAlTransaction, extentsForRange, AL_EXTENT_BYTES } from './activity-log.js';
+import {
+  UUID_JUST_CREATED,
+  newCurrentUuid,
+  rotateBitmapIntoHistory,
+  startResyncAsSource,
+  uuidEqual,
+  formatUuids,
+  type GenerationUuids,
+} from './uuids.js';
+import { RangeLocks } from './range-locks.js';
+import { syncHandshake, type SyncDecision } from './resync-decision.js';
+import type { PeerMessage, UuidsMessage } from './messages.js';
+import { MetaFlag } from './resource-core.js';
+import type { AfterSbPolicy } from './after-split-brain.js';
+
+export const BLOCK_BYTES = 4096;
+const BITMAP_CHUNK_BYTES = 256 * 1024;
+
+export interface ReplicationConfig {
+  resource: string;
+  self: { name: string; nodeId: number };
+  peers: { name: string; nodeId: number }[];
+  protocol: 'A' | 'B' | 'C';
+  allowTwoPrimaries: boolean;
+  fencing: FencingPolicy;
+  afterSb0pri: AfterSbPolicy;
+  afterSb1pri: AfterSbPolicy;
+  afterSb2pri: AfterSbPolicy;
+  alwaysAsbp: boolean;
+  rrConflict: 'disconnect' | 'violently' | 'call-pri-lost';
+  verifyAlg: string;
+  csumsAlg: string;
+  maxEpochSize: number;
+  alExtents: number;
+  /** Largest single resync request. */
+  resyncRequestBytes: number;
+  /** Resync data requested and not yet answered, per peer and volume. */
+  resyncInflightBytesMax: number;
+  /** Resync bandwidth cap per peer and volume (KiB/s); 0 = unlimited. */
+  resyncRateKiBps: number;
+}
+
+export interface CoreDeps {
+  /** Deterministic digest for verify-alg / csums-alg, hex. */
+  digest(alg: string, data: Buffer): string;
+  /** Randomness is an input: the simulator passes a seeded generator. */
+  randomU64(): bigint;
+}
+
+export type Command =
+  | { kind: 'primary'; force: boolean }
+  | { kind: 'secondary' }
+  | { kind: 'connect'; peer: string | null; discardMyData: boolean }
+  | { kind: 'disconnect'; peer: string | null }
+  | { kind: 'invalidate' }
+  | { kind: 'verify'; peer: string | null };
+
+export type ReplicationEvent =
+  | {
+      type: 'attach';
+      volume: number;
+      sizeBytes: number;
+      uuids: GenerationUuids;
+      flags: number;
+      /** Persisted bitmap bytes per peer name (null: none saved, start clean). */
+      bitmaps: Map<string, Buffer | null>;
+      /** Extents the activity log says were hot when the node last stopped uncleanly. */
+      hotExtents: number[];
+    }
+  | { type: 'command'; cmdId: number; command: Command; openCount: number }
+  | { type: 'link-up'; peer: string; resolveConflicts: boolean }
+  | { type: 'link-down'; peer: string; reason: string }
+  | { type: 'message'; peer: string; message: PeerMessage; payload: Buffer | null }
+  | { type: 'app-write'; reqId: number; volume: number; offset: number; data: Buffer; fua: boolean }
+  | { type: 'app-flush'; reqId: number; volume: number }
+  | { type: 'app-read'; reqId: number; volume: number; offset: number; length: number }
+  | { type: 'io-done'; opId: number; ok: boolean; data?: Buffer }
+  | { type: 'tick'; nowMs: number };
+
+export type ReplicationEffect =
+  | { type: 'send'; peer: string; message: PeerMessage; payload: Buffer | null }
+  | { type: 'disk-write'; opId: number; volume: number; offset: number; data: Buffer; fua: boolean }
+  | { type: 'disk-read'; opId: number; volume: number; offset: number; length: number }
+  | { type: 'disk-flush'; opId: number; volume: number }
+  | { type: 'write-superblock'; opId: number; volume: number; uuids: GenerationUuids; flags: number }
+  /** Bitmap bytes of one peer slot; when flushDataFirst, the data device is synced before they are written. */
+  | { type: 'write-bitmap'; opId: number; volume: number; peer: string; byteOffset: number; bytes: Buffer; flushDataFirst: boolean }
+  | { type: 'write-al'; opId: number; volume: number; blockIndex: number; bytes: Buffer }
+  | { type: 'app-done'; reqId: number; ok: boolean; data?: Buffer; error?: string }
+  | { type: 'command-done'; cmdId: number; result: SS; detail: string[] }
+  | { type: 'link'; peer: string; action: 'connect' | 'disconnect' }
+  | { type: 'export'; enabled: boolean }
+  | { type: 'handler'; name: string; peer: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+
+interface LocalVolume {
+  volume: number;
+  sizeBytes: number;
+  disk: D;
+  uuids: GenerationUuids;
+  flags: number;
+  bitmaps: Map<string, QuickSyncBitmap>;
+  /** Bitmap bytes (4 KiB pages) that went 0 -> 1 and are not on disk yet, per peer. */
+  al: ActivityLog;
+  locks: RangeLocks;
+  readKiB: number;
+  writtenKiB: number;
+  alWrites: number;
+  bmWrites: number;
+}
+
+interface PeerVolume {
+  repl: C;
+  peerDisk: D;
+  peerUuids: UuidsMessage | null;
+  peerUsableBytes: number | null;
+  /** Bitmap exchange: bytes received from the peer so far. */
+  bitmapIn: Buffer | null;
+  bitmapInDone: boolean;
+  bitmapOutDone: boolean;
+  syncDirection: 'source' | 'target' | null;
+  /** Target side: next bit to look at and bytes requested and not answered. */
+  resyncCursor: number;
+  resyncInflightBytes: number;
+  resyncBudgetBytes: number;
+  resyncTotalBits: number;
+  resyncStartMs: number;
+  resyncSameCsumBlocks: number;
+  /** Verify (source side): next offset, blocks found different. */
+  verifyCursor: number;
+  verifyInflight: number;
+  verifyOutOfSync: number;
+  verifyActive: boolean;
+  sentKiB: number;
+  receivedKiB: number;
+}
+
+interface TransferLogEntry {
+  volume: number;
+  offset: number;
+  length: number;
+  epoch: number;
+}
+
+interface PeerState {
+  name: string;
+  nodeId: number;
+  /** StandAlone (operator said disconnect / refused), Unconnected/WFConnection (link down, trying), WFReportParams (handshake), Connected. */
+  conn: C;
+  peerRole: Role;
+  resolveConflicts: boolean;
+  discardMyData: boolean;
+  paramsReceived: boolean;
+  peerParams: Extract<PeerMessage, { type: 'params' }> | null;
+  stateReceived: boolean;
+  volumes: Map<number, PeerVolume>;
+  /** Writes sent and not yet covered by a barrier ack: marked out of sync if the link drops. */
+  transferLog: TransferLogEntry[];
+  epoch: number;
+  epochWrites: number;
+  /** Receiving side: writes of each epoch still in flight, and barriers waiting for them. */
+  epochsInFlight: Map<number, number>;
+  pendingBarriers: number[];
+  flushingBarrier: boolean;
+  /** Data messages applied from this peer, for overlapping-write order. */
+  pendingPromote: { requestId: number; cmdId: number; force: boolean } | null;
+}
+
+interface AppWrite {
+  reqId: number;
+  volume: number;
+  offset: number;
+  length: number;
+  localDone: boolean;
+  ok: boolean;
+  /** Peers whose ack we still wait for. */
+  waitingPeers: Set<string>;
+  bitmapWritesPending: number;
+  extents: number[];
+  id: number;
+}
+
+interface AppFlush {
+  reqId: number;
+  localDone: boolean;
+  waitingPeers: Map<string, number>;
+}
+
+const replicating = (c: C): boolean =>
+  c === C.Connected || c === C.SyncSource || c === C.SyncTarget || c === C.PausedSyncS || c === C.PausedSyncT || c === C.VerifyS || c === C.VerifyT;
+
+export class ReplicationCore {
+  private role: Role = Role.Secondary;
+  private readonly volumes = new Map<number, LocalVolume>();
+  private readonly peers = new Map<string, PeerState>();
+  private out: ReplicationEffect[] = [];
+  private nextOpId = 1;
+  private nextWriteId = 1;
+  private nextRequestId = 1;
+  private readonly ioWaiters = new Map<number, (ok: boolean, data?: Buffer) => void>();
+  private readonly appWrites = new Map<number, AppWrite>();
+  private readonly appFlushes = new Map<number, AppFlush>();
+  private nowMs = 0;
+  private bitmapPersistDue = false;
+
+  constructor(
+    private readonly cfg: ReplicationConfig,
+    private readonly deps: CoreDeps,
+  ) {
+    for (const p of cfg.peers) {
+      this.peers.set(p.name, {
+        name: p.name,
+        nodeId: p.nodeId,
+        conn: C.StandAlone,
+        peerRole: Role.Unknown,
+        resolveConflicts: false,
+        discardMyData: false,
+        paramsReceived: false,
+        peerParams: null,
+        stateReceived: false,
+        volumes: new Map(),
+        transferLog: [],
+        epoch: 1,
+        epochWrites: 0,
+        epochsInFlight: new Map(),
+        pendingBarriers: [],
+        flushingBarrier: false,
+        pendingPromote: null,
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- views
+
+  get currentRole(): Role {
+    return this.role;
+  }
+
+  volumeSnapshot(volume: number): {
+    disk: D;
+    uuids: GenerationUuids;
+    flags: number;
+    sizeBytes: number;
+    readKiB: number;
+    writtenKiB: number;
+    alWrites: number;
+    bmWrites: number;
+  } | null {
+    const v = this.volumes.get(volume);
+    if (!v) return null;
+    return { disk: v.disk, uuids: v.uuids, flags: v.flags, sizeBytes: v.sizeBytes, readKiB: v.readKiB, writtenKiB: v.writtenKiB, alWrites: v.alWrites, bmWrites: v.bmWrites };
+  }
+
+  volumeNumbers(): number[] {
+    return [...this.volumes.keys()].sort((a, b) => a - b);
+  }
+
+  peerSnapshot(peer: string): {
+    conn: C;
+    peerRole: Role;
+    volumes: { volume: number; repl: C; peerDisk: D; outOfSyncBits: number; totalBits: number; resyncTotalBits: number; resyncStartMs: number; sentKiB: number; receivedKiB: number; sameCsumBlocks: number }[];
+  } | null {
+    const p = this.peers.get(peer);
+    if (!p) return null;
+    return {
+      conn: p.conn,
+      peerRole: p.peerRole,
+      volumes: this.volumeNumbers().map((vn) => {
+        const pv = this.peerVolume(p, vn);
+        const bm = this.volumes.get(vn)!.bitmaps.get(peer)!;
+        return {
+          volume: vn,
+          repl: p.conn === C.Connected ? pv.repl : p.conn,
+          peerDisk: pv.peerDisk,
+          outOfSyncBits: bm.countSet(),
+          totalBits: Math.ceil(this.volumes.get(vn)!.sizeBytes / BLOCK_BYTES),
+          resyncTotalBits: pv.resyncTotalBits,
+          resyncStartMs: pv.resyncStartMs,
+          sentKiB: pv.sentKiB,
+          receivedKiB: pv.receivedKiB,
+          sameCsumBlocks: pv.resyncSameCsumBlocks,
+        };
+      }),
+    };
+  }
+
+  peerNames(): string[] {
+    return [...this.peers.keys()];
+  }
+
+  /** Bitmap bytes of a peer slot, for persisting at shutdown. */
+  bitmapBytes(volume: number, peer: string): Buffer | null {
+    return this.volumes.get(volume)?.bitmaps.get(peer)?.toBytes() ?? null;
+  }
+
+  // ---------------------------------------------------------------- stepping
+
+  step(event: ReplicationEvent): ReplicationEffect[] {
+    this.out = [];
+    switch (event.type) {
+      case 'attach':
+        this.attach(event);
+        break;
+      case 'command':
+        this.command(event.cmdId, event.command, event.openCount);
+        break;
+      case 'link-up':
+        this.linkUp(event.peer, event.resolveConflicts);
+        break;
+      case 'link-down':
+        this.linkDown(event.peer, event.reason, C.Unconnected);
+        break;
+      case 'message':
+        this.receive(event.peer, event.message, event.payload);
+        break;
+      case 'app-write':
+        this.appWrite(event.reqId, event.volume, event.offset, event.data, event.fua);
+        break;
+      case 'app-flush':
+        this.appFlush(event.reqId, event.volume);
+        break;
+      case 'app-read':
+        this.appRead(event.reqId, event.volume, event.offset, event.length);
+        break;
+      case 'io-done': {
+        const k = this.ioWaiters.get(event.opId);
+        if (!k) throw new Error(`replication core: completion of unknown op ${event.opId}`);
+        this.ioWaiters.delete(event.opId);
+        k(event.ok, event.data);
+        break;
+      }
+      case 'tick':
+        this.tick(event.nowMs);
+        break;
+    }
+    const effects = this.out;
+    this.out = [];
+    return effects;
+  }
+
+  private emit(e: ReplicationEffect): void {
+    this.out.push(e);
+  }
+
+  private log(level: 'info' | 'warn' | 'error', message: string): void {
+    this.emit({ type: 'log', level, message: `${this.cfg.resource}: ${message}` });
+  }
+
+  private io(make: (opId: number) => ReplicationEffect, then: (ok: boolean, data?: Buffer) => void): void {
+    const opId = this.nextOpId++;
+    this.ioWaiters.set(opId, then);
+    this.emit(make(opId));
+  }
+
+  private send(peer: PeerState, message: PeerMessage, payload: Buffer | null = null): void {
+    this.emit({ type: 'send', peer: peer.name, message, payload });
+  }
+
+  private peerVolume(p: PeerState, volume: number): PeerVolume {
+    let pv = p.volumes.get(volume);
+    if (!pv) {
+      pv = {
+        repl: C.Unconnected,
+        peerDisk: D.DUnknown,
+        peerUuids: null,
+        peerUsableBytes: null,
+        bitmapIn: null,
+        bitmapInDone: false,
+        bitmapOutDone: false,
+        syncDirection: null,
+        resyncCursor: 0,
+        resyncInflightBytes: 0,
+        resyncBudgetBytes: 0,
+        resyncTotalBits: 0,
+        resyncStartMs: 0,
+        resyncSameCsumBlocks: 0,
+        verifyCursor: 0,
+        verifyInflight: 0,
+        verifyOutOfSync: 0,
+        verifyActive: false,
+        sentKiB: 0,
+        receivedKiB: 0,
+      };
+      p.volumes.set(volume, pv);
+    }
+    return pv;
+  }
+
+  // ---------------------------------------------------------------- attach and persistence
+
+  private attach(e: Extract<ReplicationEvent, { type: 'attach' }>): void {
+    const bits = Math.ceil(e.sizeBytes / BLOCK_BYTES);
+    const bitmaps = new Map<string, QuickSyncBitmap>();
+    for (const p of this.peers.values()) {
+      const saved = e.bitmaps.get(p.name) ?? null;
+      bitmaps.set(p.name, saved ? QuickSyncBitmap.fromBytes(saved, bits, e.sizeBytes) : new QuickSyncBitmap(bits, e.sizeBytes));
+    }
+    let disk = D.Inconsistent;
+    if (e.flags & MetaFlag.Consistent) {
+      disk = e.flags & MetaFlag.WasUpToDate ? D.Consistent : D.Outdated;
+      if (disk === D.Consistent && (this.cfg.fencing === 'dont-care' || e.flags & MetaFlag.PeerOutdated)) disk = D.UpToDate;
+    }
+    const v: LocalVolume = {
+      volume: e.volume,
+      sizeBytes: e.sizeBytes,
+      disk,
+      uuids: e.uuids,
+      flags: e.flags,
+      bitmaps,
+      al: new ActivityLog({ alExtents: this.cfg.alExtents }),
+      locks: new RangeLocks(),
+      readKiB: 0,
+      writtenKiB: 0,
+      alWrites: 0,
+      bmWrites: 0,
+    };
+    this.volumes.set(e.volume, v);
+    this.log('info', `volume ${e.volume}: attached, disk( Diskless -> ${diskStateName(disk)} ), uuids ${formatUuids(e.uuids)}`);
+    if (e.flags & MetaFlag.PrimaryInd || e.hotExtents.length > 0) {
+      // Stopped as Primary without demoting: blocks in hot extents may differ from the peers'.
+      for (const bm of bitmaps.values()) {
+        for (const ext of e.hotExtents) bm.setRange(ext * AL_EXTENT_BYTES, Math.min(AL_EXTENT_BYTES, e.sizeBytes - ext * AL_EXTENT_BYTES));
+      }
+      if (e.flags & MetaFlag.PrimaryInd) {
+        v.flags = (v.flags | MetaFlag.CrashedPrimary) & ~MetaFlag.PrimaryInd;
+        this.log('warn', `volume ${e.volume}: was Primary when it stopped (crashed primary); ${e.hotExtents.length} hot extent(s) of the activity log marked out of sync`);
+      }
+      this.persistSuperblock(v, () => undefined);
+      for (const p of this.peers.values()) this.persistBitmap(v, p.name, false, () => undefined);
+    }
+  }
+
+  private persistSuperblock(v: LocalVolume, then: () => void): void {
+    this.io((opId) => ({ type: 'write-superblock', opId, volume: v.volume, uuids: v.uuids, flags: v.flags }), () => then());
+  }
+
+  private persistBitmap(v: LocalVolume, peer: string, flushDataFirst: boolean, then: () => void): void {
+    const bytes = v.bitmaps.get(peer)!.toBytes();
+    v.bmWrites++;
+    this.io((opId) => ({ type: 'write-bitmap', opId, volume: v.volume, peer, byteOffset: 0, bytes, flushDataFirst }), () => then());
+  }
+
+  private setDisk(v: LocalVolume, disk: D, why: string): void {
+    if (v.disk === disk) return;
+    this.log('info', `volume ${v.volume}: disk( ${diskStateName(v.disk)} -> ${diskStateName(disk)} ) ${why}`);
+    v.disk = disk;
+    let flags = v.flags;
+    if (disk === D.UpToDate) flags |= MetaFlag.Consistent | MetaFlag.WasUpToDate;
+    else if (disk === D.Inconsistent) flags &= ~(MetaFlag.Consistent | MetaFlag.WasUpToDate);
+    else if (disk === D.Outdated) flags = (flags | MetaFlag.Consistent) & ~MetaFlag.WasUpToDate;
+    v.flags = flags;
+    this.persistSuperblock(v, () => undefined);
+    this.broadcastState();
+  }
+
+  private setUuids(v: LocalVolume, uuids: GenerationUuids, why: string): void {
+    v.uuids = uuids;
+    this.log('info', `volume ${v.volume}: uuids ${formatUuids(uuids)} (${why})`);
+    this.persistSuperblock(v, () => undefined);
+    for (const p of this.peers.values()) if (p.conn === C.Connected) this.sendUuids(p, v);
+  }
+
+  // ---------------------------------------------------------------- operator commands
+
+  private deviceState(v: LocalVolume, role: Role, p: PeerState | null): DeviceState {
+    if (!p) return { role, peerRole: Role.Unknown, conn: C.StandAlone, disk: v.disk, peerDisk: D.DUnknown };
+    const pv = this.peerVolume(p, v.volume);
+    const conn = p.conn === C.Connected ? pv.repl : p.conn;
+    return { role, peerRole: p.conn === C.Connected ? p.peerRole : Role.Unknown, conn, disk: v.disk, peerDisk: p.conn === C.Connected ? pv.peerDisk : D.DUnknown };
+  }
+
+  /** Check a role change for every volume against every peer (and alone when there are none). */
+  private checkRole(role: Role, openCount: number, diskOverride: D | null): SS {
+    if (this.volumes.size === 0) return SS.IsDiskless;
+    const peers: (PeerState | null)[] = this.peers.size ? [...this.peers.values()] : [null];
+    for (const v of this.volumes.values()) {
+      for (const p of peers) {
+        const os = this.deviceState(v, this.role, p);
+        const ns = { ...this.deviceState(v, role, p) };
+        if (diskOverride !== null) ns.disk = diskOverride;
+        // With another node reachable that has good data, our own disk need not be UpToDate.
+        const rv = checkStateChange(os, ns, {
+          hasNetConfig: p !== null,
+          allowTwoPrimaries: this.cfg.allowTwoPrimaries,
+          fencing: this.cfg.fencing,
+          openCount,
+          verifyAlg: this.cfg.verifyAlg,
+        });
+        if (rv < SS.Success) return rv;
+      }
+    }
+    return SS.Success;
+  }
+
+  private command(cmdId: number, cmd: Command, openCount: number): void {
+    const done = (result: SS, detail: string[] = []): void => this.emit({ type: 'command-done', cmdId, result, detail });
+    switch (cmd.kind) {
+      case 'primary':
+        return this.promote(cmdId, cmd.force, openCount);
+      case 'secondary': {
+        if (this.role === Role.Secondary) return done(SS.NothingToDo);
+        const rv = this.checkRole(Role.Secondary, openCount, null);
+        if (rv < SS.Success) return done(rv);
+        this.role = Role.Secondary;
+        this.emit({ type: 'export', enabled: false });
+        this.log('info', `role( Primary -> Secondary )`);
+        let pending = this.volumes.size;
+        for (const v of this.volumes.values()) {
+          v.flags &= ~MetaFlag.PrimaryInd;
+          v.uuids = { ...v.uuids, current: v.uuids.current & ~1n };
+          this.persistSuperblock(v, () => {
+            if (--pending === 0) done(SS.Success);
+          });
+        }
+        this.broadcastState();
+        return;
+      }
+      case 'connect': {
+        const targets = this.selectPeers(cmd.peer);
+        if (typeof targets === 'string') return done(SS.UnknownError, [targets]);
+        if (targets.length === 0) return done(SS.NoNetConfig, ['no peers are configured for this resource']);
+        for (const p of targets) {
+          if (p.conn !== C.StandAlone) continue;
+          p.discardMyData = cmd.discardMyData;
+          p.conn = C.WFConnection;
+          this.log('info', `${p.name}: conn( StandAlone -> WFConnection )`);
+          this.emit({ type: 'link', peer: p.name, action: 'connect' });
+        }
+        return done(SS.Success);
+      }
+      case 'disconnect': {
+        const targets = this.selectPeers(cmd.peer);
+        if (typeof targets === 'string') return done(SS.UnknownError, [targets]);
+        for (const p of targets) {
+          if (p.conn === C.StandAlone) continue;
+          this.emit({ type: 'link', peer: p.name, action: 'disconnect' });
+          this.linkDown(p.name, 'disconnected by operator', C.StandAlone);
+        }
+        return done(SS.Success);
+      }
+      case 'invalidate': {
+        // Discard the local data: full resync from a peer that has good data.
+        const source = [...this.peers.values()].find(
+          (p) => p.conn === C.Connected && [...p.volumes.values()].every((pv) => pv.peerDisk === D.UpToDate),
+        );
+        if (!source) return done(SS.NeedConnection, ['invalidate needs a connected peer with UpToDate data']);
+        if (this.role === Role.Primary) return done(SS.DeviceInUse, ['demote before invalidating']);
+        for (const v of this.volumes.values()) {
+          v.bitmaps.get(source.name)!.setAll();
+          this.setDisk(v, D.Inconsistent, 'invalidate');
+          this.beginSync(source, v, 'target', true);
+        }
+        return done(SS.Success);
+      }
+      case 'verify': {
+        if (this.cfg.verifyAlg === '') return done(SS.NoVerifyAlg);
+        const targets = this.selectPeers(cmd.peer);
+        if (typeof targets === 'string') return done(SS.UnknownError, [targets]);
+        const p = targets.find((t) => t.conn === C.Connected);
+        if (!p) return done(SS.NeedConnection);
+        for (const v of this.volumes.values()) {
+          const pv = this.peerVolume(p, v.volume);
+          if (pv.repl !== C.Connected) return done(SS.ResyncRunning);
+          if (v.disk !== D.UpToDate || pv.peerDisk !== D.UpToDate) return done(SS.NoUpToDateDisk);
+        }
+        for (const v of this.volumes.values()) {
+          const pv = this.peerVolume(p, v.volume);
+          pv.repl = C.VerifyS;
+          pv.verifyActive = true;
+          pv.verifyCursor = 0;
+          pv.verifyOutOfSync = 0;
+          pv.verifyInflight = 0;
+          pv.resyncStartMs = this.nowMs;
+          pv.resyncTotalBits = Math.ceil(v.sizeBytes / BLOCK_BYTES);
+          this.send(p, { type: 'ov-start', volume: v.volume });
+          this.log('info', `${p.name}: Online verify started (verify-alg ${this.cfg.verifyAlg})`);
+          this.pumpVerify(p, v);
+        }
+        return done(SS.Success);
+      }
+    }
+  }
+
+  private selectPeers(name: string | null): PeerState[] | string {
+    if (name === null) return [...this.peers.values()];
+    const p = this.peers.get(name);
+    return p ? [p] : `no peer named '${name}' in this resource (peers: ${[...this.peers.keys()].join(', ') || 'none'})`;
+  }
+
+  private promote(cmdId: number, force: boolean, openCount: number): void {
+    const done = (result: SS, detail: string[] = []): void => this.emit({ type: 'command-done', cmdId, result, detail });
+    if (this.role === Role.Primary) return done(SS.NothingToDo);
+    let rv = this.checkRole(Role.Primary, openCount, null);
+    let forced = false;
+    if (rv === SS.NoUpToDateDisk && force && [...this.volumes.values()].every((v) => v.disk >= D.Inconsistent)) {
+      rv = this.checkRole(Role.Primary, openCount, D.UpToDate);
+      forced = rv >= SS.Success;
+    }
+    if (rv < SS.Success) return done(rv);
+    const connected = [...this.peers.values()].filter((p) => p.conn === C.Connected);
+    if (connected.length > 0 && !this.cfg.allowTwoPrimaries) {
+      // Cluster-wide: every connected peer must agree, so two nodes never promote at once.
+      const requestId = this.nextRequestId++;
+      let waiting = connected.length;
+      let failed: SS | null = null;
+      for (const p of connected) {
+        p.pendingPromote = { requestId, cmdId, force };
+        this.send(p, { type: 'promote-request', requestId });
+      }
+      this.promoteWaiters.set(requestId, (peerResult) => {
+        if (peerResult < SS.Success && failed === null) failed = peerResult;
+        if (--waiting > 0) return;
+        for (const p of connected) if (p.pendingPromote?.requestId === requestId) p.pendingPromote = null;
+        if (failed !== null) return done(failed === SS.TwoPrimaries ? SS.TwoPrimaries : SS.FailedByPeer);
+        // Re-check: things may have changed while we asked.
+        const again = this.checkRole(Role.Primary, openCount, forced ? D.UpToDate : null);
+        if (again < SS.Success) return done(again);
+        this.becomePrimary(forced, () => done(SS.Success));
+      });
+      return;
+    }
+    this.becomePrimary(forced, () => done(SS.Success));
+  }
+
+  private readonly promoteWaiters = new Map<number, (result: SS) => void>();
+
+  private becomePrimary(forced: boolean, then: () => void): void {
+    if (forced) this.log('warn', 'Forced to consider local data as UpToDate!');
+    // Any configured peer that is not connected will miss what we write from now on.
+    const allConnected = [...this.peers.values()].every((p) => p.conn === C.Connected);
+    let pending = this.volumes.size;
+    for (const v of this.volumes.values()) {
+      if (forced) this.setDisk(v, D.UpToDate, '(forced)');
+      let uuids = v.uuids;
+      // A Primary without its peers starts a new data generation (DRBD: new current UUID on
+      // promote while disconnected, or when forced).
+      if (forced || (!allConnected && uuids.bitmap === 0n)) {
+        uuids = newCurrentUuid(uuids, this.deps.randomU64, true).uuids;
+      }
+      v.uuids = { ...uuids, current: uuids.current | 1n };
+      v.flags = (v.flags | MetaFlag.PrimaryInd) & ~MetaFlag.CrashedPrimary;
+      this.persistSuperblock(v, () => {
+        if (--pending === 0) {
+          this.role = Role.Primary;
+          this.log('info', 'role( Secondary -> Primary )');
+          this.emit({ type: 'export', enabled: true });
+          this.broadcastState();
+          for (const p of this.peers.values()) if (p.conn === C.Connected) this.sendUuids(p, v);
+          then();
+        }
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- connection and handshake
+
+  private linkUp(name: string, resolveConflicts: boolean): void {
+    const p = this.peers.get(name);
+    if (!p) return;
+    if (p.conn === C.StandAlone) {
+      // The operator disconnected this peer; the link should not be up.
+      this.emit({ type: 'link', peer: name, action: 'disconnect' });
+      return;
+    }
+    p.conn = C.WFReportParams;
+    p.resolveConflicts = resolveConflicts;
+    p.paramsReceived = false;
+    p.peerParams = null;
+    p.stateReceived = false;
+    p.epoch = 1;
+    p.epochWrites = 0;
+    p.transferLog = [];
+    p.epochsInFlight.clear();
+    p.pendingBarriers = [];
+    p.flushingBarrier = false;
+    for (const vn of this.volumeNumbers()) {
+      p.volumes.delete(vn);
+      this.peerVolume(p, vn).repl = C.WFReportParams;
+    }
+    this.log('info', `${name}: conn( WFConnection -> WFReportParams ), handshake`);
+    this.send(p, {
+      type: 'params',
+      protocol: this.cfg.protocol,
+      allowTwoPrimaries: this.cfg.allowTwoPrimaries,
+      afterSb0pri: this.cfg.afterSb0pri,
+      afterSb1pri: this.cfg.afterSb1pri,
+      afterSb2pri: this.cfg.afterSb2pri,
+      discardMyData: p.discardMyData,
+      volumes: this.volumeNumbers(),
+    });
+    for (const v of this.volumes.values()) {
+      this.sendUuids(p, v);
+      this.send(p, { type: 'sizes', volume: v.volume, usableBytes: v.sizeBytes });
+    }
+    this.sendState(p);
+  }
+
+  private sendUuids(p: PeerState, v: LocalVolume): void {
+    let flags = 0;
+    if (p.discardMyData) flags |= 1;
+    if (v.flags & MetaFlag.CrashedPrimary) flags |= 2;
+    if (v.disk === D.Inconsistent) flags |= 4;
+    this.send(p, {
+      type: 'uuids',
+      volume: v.volume,
+      current: v.uuids.current,
+      bitmap: v.uuids.bitmap,
+      history: [v.uuids.history[0], v.uuids.history[1]],
+      dirtyBits: v.bitmaps.get(p.name)!.countSet(),
+      flags,
+    });
+  }
+
+  private sendState(p: PeerState): void {
+    this.send(p, { type: 'state', role: this.role, disks: [...this.volumes.values()].map((v) => ({ volume: v.volume, disk: v.disk })) });
+  }
+
+  private broadcastState(): void {
+    for (const p of this.peers.values()) if (p.conn === C.Connected || p.conn === C.WFReportParams) this.sendState(p);
+  }
+
+  /** Called when everything of the handshake has arrived: decide per volume. */
+  private maybeFinishHandshake(p: PeerState): void {
+    if (p.conn !== C.WFReportParams || !p.paramsReceived || !p.stateReceived) return;
+    for (const vn of this.volumeNumbers()) {
+      const pv = this.peerVolume(p, vn);
+      if (!pv.peerUuids || pv.peerUsableBytes === null) return;
+    }
+    const params = p.peerParams!;
+    if (params.protocol !== this.cfg.protocol) {
+      return this.refuseConnection(p, `incompatible protocol settings: this node uses protocol ${this.cfg.protocol}, ${p.name} uses ${params.protocol}`);
+    }
+    if (params.allowTwoPrimaries !== this.cfg.allowTwoPrimaries) {
+      return this.refuseConnection(p, 'incompatible allow-two-primaries settings');
+    }
+    if (this.role === Role.Primary && p.peerRole === Role.Primary && !this.cfg.allowTwoPrimaries) {
+      // Both became Primary while apart: data diverged for sure; let the decision say so.
+      this.log('warn', `${p.name}: both nodes are Primary`);
+    }
+    p.conn = C.Connected;
+    this.log('info', `${p.name}: conn( WFReportParams -> Connected ) peer( ${roleName(p.peerRole)} )`);
+    for (const v of this.volumes.values()) {
+      const pv = this.peerVolume(p, v.volume);
+      if (pv.peerUsableBytes !== v.sizeBytes) {
+        this.log('warn', `${p.name}: volume ${v.volume}: peer's size ${pv.peerUsableBytes} differs from ours ${v.sizeBytes}; using the smaller is not supported yet`);
+        return this.refuseConnection(p, `volume sizes differ (${v.sizeBytes} vs ${pv.peerUsableBytes} bytes)`);
+      }
+      const peerU = pv.peerUuids!;
+      const decision = syncHandshake({
+        self: { current: v.uuids.current, bitmap: v.uuids.bitmap, history: [v.uuids.history[0], v.uuids.history[1]], dirtyBits: v.bitmaps.get(p.name)!.countSet(), flags: (p.discardMyData ? 1 : 0) | (v.flags & MetaFlag.CrashedPrimary ? 2 : 0) | (v.disk === D.Inconsistent ? 4 : 0) },
+        peer: { current: peerU.current, bitmap: peerU.bitmap, history: peerU.history, dirtyBits: peerU.dirtyBits, flags: peerU.flags },
+        selfDisk: v.disk,
+        peerDisk: pv.peerDisk,
+        selfRole: this.role,
+        peerRole: p.peerRole,
+        resolveConflicts: p.resolveConflicts,
+        policy: {
+          afterSb0pri: this.cfg.afterSb0pri,
+          afterSb1pri: this.cfg.afterSb1pri,
+          afterSb2pri: this.cfg.afterSb2pri,
+          alwaysAsbp: this.cfg.alwaysAsbp,
+          rrConflict: this.cfg.rrConflict,
+        },
+        selfDiscardMyData: p.discardMyData,
+        peerDiscardMyData: params.discardMyData,
+      });
+      for (const line of decision.log) this.log(decision.kind === 'sync' || decision.kind === 'no-sync' ? 'info' : 'warn', `${p.name}: volume ${v.volume}: ${line}`);
+      for (const h of decision.handlers) this.emit({ type: 'handler', name: h, peer: p.name });
+      if (!this.applyDecision(p, v, decision)) return;
+    }
+    p.discardMyData = false;
+  }
+
+  private applyDecision(p: PeerState, v: LocalVolume, d: SyncDecision): boolean {
+    const pv = this.peerVolume(p, v.volume);
+    if (d.fixedSelf) this.setUuids(v, d.fixedSelf, 'corrected by the resync decision');
+    switch (d.kind) {
+      case 'no-sync': {
+        // Same generation, but one side recorded blocks the other misses (a third node's
+        // generation kept the UUIDs from moving): sync those blocks from the side that has them.
+        const mine = v.bitmaps.get(p.name)!.countSet();
+        const theirs = pv.peerUuids?.dirtyBits ?? 0;
+        if (mine > 0 || theirs > 0) {
+          if (mine > 0 && theirs > 0) {
+            this.refuseConnection(p, `both nodes changed data in the same generation (${mine} and ${theirs} blocks): Split-Brain detected but unresolved, dropping connection!`);
+            return false;
+          }
+          this.log('info', `${p.name}: volume ${v.volume}: same generation, ${mine || theirs} block(s) recorded out of sync; resync from the ${mine > 0 ? 'local' : 'peer'} node`);
+          this.beginSync(p, v, mine > 0 ? 'source' : 'target', false);
+          return true;
+        }
+        pv.repl = C.Connected;
+        if (v.disk === D.Consistent || v.disk === D.Outdated) {
+          if (pv.peerDisk === D.UpToDate || pv.peerDisk === D.Consistent) this.setDisk(v, D.UpToDate, 'peer has the same data');
+        }
+        this.adoptPeerGenerationIfInSync(p, v);
+        return true;
+      }
+      case 'sync':
+        if (d.full) v.bitmaps.get(p.name)!.setAll();
+        this.beginSync(p, v, d.direction, false);
+        return true;
+      default: {
+        const message = 'message' in d && typeof d.message === 'string' ? d.message : d.kind;
+        this.refuseConnection(p, message);
+        return false;
+      }
+    }
+  }
+
+  /** A Secondary in sync with a Primary tracks the Primary's current UUID, so a later reconnect is a no-sync. */
+  private adoptPeerGenerationIfInSync(p: PeerState, v: LocalVolume): void {
+    const pv = this.peerVolume(p, v.volume);
+    if (this.role !== Role.Secondary || p.peerRole !== Role.Primary || !pv.peerUuids) return;
+    if (pv.repl !== C.Connected || v.disk !== D.UpToDate) return;
+    if (uuidEqual(v.uuids.current, pv.peerUuids.current)) return;
+    this.setUuids(v, { current: pv.peerUuids.current & ~1n, bitmap: 0n, history: [pv.peerUuids.bitmap, pv.peerUuids.history[0]] }, `following ${p.name}`);
+  }
+
+  private refuseConnection(p: PeerState, reason: string): void {
+    this.log('error', `${p.name}: ${reason}; connection dropped (conn( ${connectionStateName(p.conn)} -> StandAlone ))`);
+    this.emit({ type: 'link', peer: p.name, action: 'disconnect' });
+    this.linkDown(p.name, reason, C.StandAlone);
+  }
+
+  private linkDown(name: string, reason: string, next: C): void {
+    const p = this.peers.get(name);
+    if (!p) return;
+    const was = p.conn;
+    if (was === C.StandAlone && next !== C.StandAlone) return;
+    const wasConnected = was === C.Connected;
+    p.conn = next === C.StandAlone ? C.StandAlone : C.WFConnection;
+    if (was !== p.conn) this.log(wasConnected ? 'warn' : 'info', `${name}: conn( ${connectionStateName(was)} -> ${connectionStateName(p.conn)} ) ${reason}`);
+    const peerWasPrimary = p.peerRole === Role.Primary;
+    p.peerRole = Role.Unknown;
+    // Everything sent and not covered by a barrier ack may be missing on the peer.
+    for (const t of p.transferLog) this.volumes.get(t.volume)?.bitmaps.get(name)!.setRange(t.offset, t.length);
+    p.transferLog = [];
+    p.epochsInFlight.clear();
+    p.pendingBarriers = [];
+    for (const vn of this.volumeNumbers()) {
+      const v = this.volumes.get(vn)!;
+      const pv = this.peerVolume(p, vn);
+      const wasSyncTarget = pv.repl === C.SyncTarget || pv.repl === C.WFSyncUUID || pv.repl === C.WFBitMapT;
+      pv.repl = C.Unconnected;
+      pv.peerDisk = D.DUnknown;
+      pv.bitmapIn = null;
+      pv.bitmapInDone = false;
+      pv.bitmapOutDone = false;
+      pv.syncDirection = null;
+      pv.resyncInflightBytes = 0;
+      pv.verifyActive = false;
+      if (wasSyncTarget && v.disk === D.Inconsistent) {
+        this.log('warn', `volume ${vn}: resync from ${name} interrupted; ${v.bitmaps.get(name)!.countSet()} blocks still to sync`);
+        this.persistBitmap(v, name, true, () => undefined);
+      }
+      if (wasConnected && this.role === Role.Primary && v.uuids.bitmap === 0n) {
+        // Losing a peer's data while Primary starts a new generation; from now on the
+        // bitmap records what the peer misses.
+        this.setUuids(v, newCurrentUuid(v.uuids, this.deps.randomU64, true).uuids, `lost ${name}`);
+      }
+      if (wasConnected && this.role === Role.Primary) this.persistBitmap(v, name, true, () => undefined);
+    }
+    if (peerWasPrimary) this.log('info', `${name}: peer( Primary -> Unknown )`);
+    // Writes and flushes waiting for this peer no longer do.
+    for (const w of [...this.appWrites.values()]) {
+      if (w.waitingPeers.delete(name)) {
+        this.volumes.get(w.volume)!.bitmaps.get(name)!.setRange(w.offset, w.length);
+        this.maybeCompleteWrite(w);
+      }
+    }
+    for (const f of [...this.appFlushes.values()]) {
+      if (f.waitingPeers.delete(name)) this.maybeCompleteFlush(f);
+    }
+    if (p.pendingPromote) {
+      const w = this.promoteWaiters.get(p.pendingPromote.requestId);
+      p.pendingPromote = null;
+      // The peer is gone: it can no longer object, as with DRBD after the connection is lost.
+      if (w) w(SS.Success);
+    }
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  private receive(name: string, m: PeerMessage, payload: Buffer | null): void {
+    const p = this.peers.get(name);
+    if (!p || p.conn === C.StandAlone || p.conn === C.WFConnection || p.conn === C.Unconnected) return;
+    if ('volume' in m && !this.volumes.has(m.volume)) return this.protocolError(p, `message ${m.type} for unknown volume ${m.volume}`);
+    switch (m.type) {
+      case 'params':
+        p.peerParams = m;
+        p.paramsReceived = true;
+        return this.maybeFinishHandshake(p);
+      case 'uuids': {
+        const pv = this.peerVolume(p, m.volume);
+        pv.peerUuids = m;
+        if (p.conn === C.WFReportParams) return this.maybeFinishHandshake(p);
+        return this.adoptPeerGenerationIfInSync(p, this.volumes.get(m.volume)!);
+      }
+      case 'sizes':
+        this.peerVolume(p, m.volume).peerUsableBytes = m.usableBytes;
+        return this.maybeFinishHandshake(p);
+      case 'state':
+        return this.receiveState(p, m);
+      case 'promote-request':
+        return this.receivePromoteRequest(p, m.requestId);
+      case 'promote-reply': {
+        const w = this.promoteWaiters.get(m.requestId);
+        if (!w || p.pendingPromote?.requestId !== m.requestId) return;
+        p.pendingPromote = null;
+        if (m.result >= SS.Success) p.peerRole = Role.Secondary;
+        return w(m.result as SS);
+      }
+      case 'data':
+        return this.receiveData(p, m, payload!);
+      case 'recv-ack':
+      case 'write-ack':
+      case 'neg-ack':
+        return this.receiveAck(p, m.type, m.id);
+      case 'barrier':
+        p.pendingBarriers.push(m.epoch);
+        return this.maybeAckBarrier(p);
+      case 'barrier-ack':
+        p.transferLog = p.transferLog.filter((t) => t.epoch > m.epoch);
+        for (const f of [...this.appFlushes.values()]) {
+          const e = f.waitingPeers.get(name);
+          if (e !== undefined && e <= m.epoch) {
+            f.waitingPeers.delete(name);
+            this.maybeCompleteFlush(f);
+          }
+        }
+        return;
+      case 'out-of-sync':
+        this.volumes.get(m.volume)!.bitmaps.get(name)!.setRange(m.offset, m.length);
+        return;
+      case 'bitmap':
+        return this.receiveBitmap(p, m.volume, m.byteOffset, m.last, payload!);
+      case 'sync-uuid':
+        return this.receiveSyncUuid(p, m.volume, m.uuid);
+      case 'rs-request':
+        return this.serveResyncRequest(p, m.volume, m.offset, m.length, m.digest);
+      case 'rs-data':
+        return this.receiveResyncData(p, m.volume, m.offset, payload!);
+      case 'rs-in-sync':
+        return this.resyncBlocksDone(p, m.volume, m.offset, m.length, true);
+      case 'rs-ack':
+        return this.receiveResyncAck(p, m.volume, m.offset, m.length);
+      case 'rs-done':
+        return this.receiveResyncDone(p, m.volume);
+      case 'ov-start': {
+        const pv = this.peerVolume(p, m.volume);
+        if (pv.repl !== C.Connected) return this.protocolError(p, 'verify requested while not established');
+        pv.repl = C.VerifyT;
+        return;
+      }
+      case 'ov-request':
+        return this.serveVerifyRequest(p, m.volume, m.offset, m.length);
+      case 'ov-reply':
+        return this.receiveVerifyReply(p, m.volume, m.offset, m.length, m.digest);
+      case 'ov-done': {
+        const pv = this.peerVolume(p, m.volume);
+        if (pv.repl === C.VerifyT) pv.repl = C.Connected;
+        this.log('info', `${p.name}: volume ${m.volume}: Online verify done, ${m.outOfSyncBlocks} 4k block(s) out of sync`);
+        return;
+      }
+    }
+  }
+
+  private protocolError(p: PeerState, problem: string): void {
+    this.log('error', `${p.name}: protocol error: ${problem}`);
+    this.emit({ type: 'link', peer: p.name, action: 'disconnect' });
+    this.linkDown(p.name, 'protocol error', C.Unconnected);
+    // Keep trying: a protocol error may be a one-off; the link's back-off bounds the rate.
+    this.emit({ type: 'link', peer: p.name, action: 'connect' });
+  }
+
+  private receiveState(p: PeerState, m: Extract<PeerMessage, { type: 'state' }>): void {
+    const before = p.peerRole;
+    p.peerRole = m.role as Role;
+    if (before !== p.peerRole && p.conn === C.Connected) this.log('info', `${p.name}: peer( ${roleName(before)} -> ${roleName(p.peerRole)} )`);
+    for (const d of m.disks) {
+      if (!this.volumes.has(d.volume)) continue;
+      const pv = this.peerVolume(p, d.volume);
+      pv.peerDisk = d.disk as D;
+    }
+    p.stateReceived = true;
+    if (p.conn === C.WFReportParams) return this.maybeFinishHandshake(p);
+    if (this.role === Role.Primary && p.peerRole === Role.Primary && !this.cfg.allowTwoPrimaries) {
+      // Should never happen with the promote handshake; refuse to continue rather than diverge silently.
+      this.refuseConnection(p, 'peer became Primary while this node is Primary (Multiple primaries not allowed by config)');
+    }
+  }
+
+  private receivePromoteRequest(p: PeerState, requestId: number): void {
+    let result: SS = SS.Success;
+    if (this.role === Role.Primary && !this.cfg.allowTwoPrimaries) result = SS.TwoPrimaries;
+    else if (p.pendingPromote && !this.cfg.allowTwoPrimaries) {
+      // Both asked at once: the side that resolves conflicts keeps its request.
+      if (p.resolveConflicts) result = SS.ConcurrentStateChange;
+    }
+    if (result >= SS.Success) {
+      p.peerRole = Role.Primary;
+      if (p.pendingPromote) {
+        // We yield: our own pending promotion will fail when its re-check sees a Primary peer.
+      }
+    }
+    this.send(p, { type: 'promote-reply', requestId, result });
+  }
+
+  // ---------------------------------------------------------------- application I/O (Primary)
+
+  private appRead(reqId: number, volume: number, offset: number, length: number): void {
+    const v = this.volumes.get(volume);
+    if (!v || this.role !== Role.Primary) return this.emit({ type: 'app-done', reqId, ok: false, error: 'Wrong medium type' });
+    if (v.disk !== D.UpToDate) {
+      // Reading from a peer (diskless or SyncTarget primary) is not supported: refuse rather than return stale data.
+      return this.emit({ type: 'app-done', reqId, ok: false, error: `local disk is ${diskStateName(v.disk)}` });
+    }
+    v.locks.acquire(offset, length, () => {
+      this.io(
+        (opId) => ({ type: 'disk-read', opId, volume, offset, length }),
+        (ok, data) => {
+          v.locks.release(offset, length);
+          if (ok) v.readKiB += length / 1024;
+          this.emit({ type: 'app-done', reqId, ok, data, error: ok ? undefined : 'local read error' });
+        },
+      );
+    });
+  }
+
+  private appWrite(reqId: number, volume: number, offset: number, data: Buffer, fua: boolean): void {
+    const v = this.volumes.get(volume);
+    if (!v || this.role !== Role.Primary) return this.emit({ type: 'app-done', reqId, ok: false, error: 'Wrong medium type' });
+    if (v.disk !== D.UpToDate) return this.emit({ type: 'app-done', reqId, ok: false, error: `local disk is ${diskStateName(v.disk)}` });
+    const length = data.length;
+    v.locks.acquire(offset, length, () => {
+      const extents = extentsForRange(offset, length);
+      const act = v.al.activate(extents);
+      if (act.status === 'busy') {
+        // All AL slots are pinned by writes in flight: retry when one completes.
+        v.locks.release(offset, length);
+        this.alWaiters.push(() => this.appWrite(reqId, volume, offset, data, fua));
+        return;
+      }
+      const start = (): void => this.startWrite(v, reqId, offset, data, fua, extents);
+      if (act.transaction) {
+        v.alWrites++;
+        const bytes = encodeAlTransaction(act.transaction);
+        this.io((opId) => ({ type: 'write-al', opId, volume, blockIndex: act.blockIndex!, bytes }), start);
+      } else start();
+    });
+  }
+
+  private readonly alWaiters: (() => void)[] = [];
+
+  private startWrite(v: LocalVolume, reqId: number, offset: number, data: Buffer, fua: boolean, extents: number[]): void {
+    const w: AppWrite = {
+      reqId,
+      volume: v.volume,
+      offset,
+      length: data.length,
+      localDone: false,
+      ok: true,
+      waitingPeers: new Set(),
+      bitmapWritesPending: 0,
+      extents,
+      id: this.nextWriteId++,
+    };
+    this.appWrites.set(w.id, w);
+    this.io(
+      (opId) => ({ type: 'disk-write', opId, volume: v.volume, offset, data, fua }),
+      (ok) => {
+        w.localDone = true;
+        if (!ok) w.ok = false;
+        else v.writtenKiB += data.length / 1024;
+        v.locks.release(offset, data.length);
+        v.al.release(extents);
+        const waiters = this.alWaiters.splice(0);
+        for (const retry of waiters) retry();
+        this.maybeCompleteWrite(w);
+      },
+    );
+    for (const p of this.peers.values()) {
+      const pv = p.conn === C.Connected ? this.peerVolume(p, v.volume) : null;
+      if (p.conn === C.Connected && pv && (pv.repl === C.Connected || pv.repl === C.SyncSource || pv.repl === C.PausedSyncS || pv.repl === C.VerifyS || pv.repl === C.VerifyT)) {
+        this.send(p, { type: 'data', volume: v.volume, id: w.id, epoch: p.epoch, offset, fua }, data);
+        pv.sentKiB += data.length / 1024;
+        p.transferLog.push({ volume: v.volume, offset, length: data.length, epoch: p.epoch });
+        if (this.cfg.protocol !== 'A') w.waitingPeers.add(p.name);
+        if (++p.epochWrites >= this.cfg.maxEpochSize) this.closeEpoch(p);
+      } else {
+        // The peer cannot get this write now: remember the blocks for the next resync.
+        const bm = v.bitmaps.get(p.name)!;
+        const newlySet = bm.setRange(offset, data.length);
+        if (p.conn === C.Connected) this.send(p, { type: 'out-of-sync', volume: v.volume, offset, length: data.length });
+        if (newlySet > 0) {
+          // A bit that goes 0 -> 1 is on disk before the write is acknowledged: a crash
+          // must not forget that the peer misses these blocks.
+          w.bitmapWritesPending++;
+          this.persistBitmap(v, p.name, false, () => {
+            w.bitmapWritesPending--;
+            this.maybeCompleteWrite(w);
+          });
+        }
+      }
+    }
+  }
+
+  private closeEpoch(p: PeerState): number {
+    const epoch = p.epoch;
+    this.send(p, { type: 'barrier', epoch });
+    p.epoch++;
+    p.epochWrites = 0;
+    return epoch;
+  }
+
+  private maybeCompleteWrite(w: AppWrite): void {
+    if (!w.localDone || w.waitingPeers.size > 0 || w.bitmapWritesPending > 0) return;
+    if (!this.appWrites.delete(w.id)) return;
+    this.emit({ type: 'app-done', reqId: w.reqId, ok: w.ok, error: w.ok ? undefined : 'write failed' });
+  }
+
+  private receiveAck(p: PeerState, kind: 'recv-ack' | 'write-ack' | 'neg-ack', id: number): void {
+    const w = this.appWrites.get(id);
+    if (!w) return;
+    const v = this.volumes.get(w.volume)!;
+    if (kind === 'neg-ack') {
+      v.bitmaps.get(p.name)!.setRange(w.offset, w.length);
+    } else {
+      const wanted = this.cfg.protocol === 'B' ? 'recv-ack' : 'write-ack';
+      if (kind !== wanted) return;
+      const pv = this.peerVolume(p, w.volume);
+      // Replicated to a peer that we sync to: these blocks are now in sync there.
+      if (pv.repl === C.SyncSource || pv.repl === C.PausedSyncS) v.bitmaps.get(p.name)!.clearRange(w.offset, w.length);
+    }
+    if (w.waitingPeers.delete(p.name)) this.maybeCompleteWrite(w);
+  }
+
+  private appFlush(reqId: number, volume: number): void {
+    const v = this.volumes.get(volume);
+    if (!v || this.role !== Role.Primary) return this.emit({ type: 'app-done', reqId, ok: false, error: 'Wrong medium type' });
+    const f: AppFlush = { reqId, localDone: false, waitingPeers: new Map() };
+    this.appFlushes.set(reqId, f);
+    for (const p of this.peers.values()) {
+      if (p.conn !== C.Connected) continue;
+      const epoch = this.closeEpoch(p);
+      if (this.cfg.protocol !== 'A') f.waitingPeers.set(p.name, epoch);
+    }
+    this.io(
+      (opId) => ({ type: 'disk-flush', opId, volume }),
+      (ok) => {
+        f.localDone = true;
+        if (!ok) this.log('error', `volume ${volume}: local flush failed`);
+        this.maybeCompleteFlush(f);
+      },
+    );
+  }
+
+  private maybeCompleteFlush(f: AppFlush): void {
+    if (!f.localDone || f.waitingPeers.size > 0) return;
+    if (!this.appFlushes.delete(f.reqId)) return;
+    this.emit({ type: 'app-done', reqId: f.reqId, ok: true });
+  }
+
+  // ---------------------------------------------------------------- replicated writes (Secondary)
+
+  private receiveData(p: PeerState, m: Extract<PeerMessage, { type: 'data' }>, data: Buffer): void {
+    const v = this.volumes.get(m.volume)!;
+    const pv = this.peerVolume(p, m.volume);
+    if (p.peerRole !== Role.Primary && !this.cfg.allowTwoPrimaries) return this.protocolError(p, 'data from a peer that is not Primary');
+    if (!replicating(pv.repl)) return this.protocolError(p, `data while ${connectionStateName(pv.repl)}`);
+    if (m.offset + data.length > v.sizeBytes) return this.protocolError(p, `write beyond the end of volume ${m.volume}`);
+    if (this.cfg.protocol === 'B') this.send(p, { type: 'recv-ack', volume: m.volume, id: m.id });
+    pv.receivedKiB += data.length / 1024;
+    p.epochsInFlight.set(m.epoch, (p.epochsInFlight.get(m.epoch) ?? 0) + 1);
+    v.locks.acquire(m.offset, data.length, () => {
+      this.io(
+        (opId) => ({ type: 'disk-write', opId, volume: m.volume, offset: m.offset, data, fua: m.fua }),
+        (ok) => {
+          v.locks.release(m.offset, data.length);
+          if (ok) v.writtenKiB += data.length / 1024;
+          if (ok && (pv.repl === C.SyncTarget || pv.repl === C.PausedSyncT)) v.bitmaps.get(p.name)!.clearRange(m.offset, data.length);
+          if (this.cfg.protocol === 'C' && p.conn === C.Connected) {
+            this.send(p, { type: ok ? 'write-ack' : 'neg-ack', volume: m.volume, id: m.id });
+          }
+          const left = (p.epochsInFlight.get(m.epoch) ?? 1) - 1;
+          if (left <= 0) p.epochsInFlight.delete(m.epoch);
+          else p.epochsInFlight.set(m.epoch, left);
+          this.maybeAckBarrier(p);
+        },
+      );
+    });
+  }
+
+  /** A barrier is acked once every write of its epoch and before is done and flushed. */
+  private maybeAckBarrier(p: PeerState): void {
+    if (p.flushingBarrier || p.pendingBarriers.length === 0) return;
+    const epoch = p.pendingBarriers[0]!;
+    for (const e of p.epochsInFlight.keys()) if (e <= epoch) return;
+    p.flushingBarrier = true;
+    let pending = this.volumes.size;
+    for (const v of this.volumes.values()) {
+      this.io(
+        (opId) => ({ type: 'disk-flush', opId, volume: v.volume }),
+        () => {
+          if (--pending > 0) return;
+          p.flushingBarrier = false;
+          p.pendingBarriers.shift();
+          if (p.conn === C.Connected) this.send(p, { type: 'barrier-ack', epoch });
+          this.maybeAckBarrier(p);
+        },
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- resync
+
+  private beginSync(p: PeerState, v: LocalVolume, direction: 'source' | 'target', skipBitmapExchange: boolean): void {
+    const pv = this.peerVolume(p, v.volume);
+    pv.syncDirection = direction;
+    pv.repl = direction === 'source' ? C.WFBitMapS : C.WFBitMapT;
+    pv.bitmapIn = null;
+    pv.bitmapInDone = skipBitmapExchange;
+    pv.bitmapOutDone = false;
+    this.log('info', `${p.name}: volume ${v.volume}: repl( ${direction === 'source' ? 'WFBitMapS' : 'WFBitMapT'} ), ${v.bitmaps.get(p.name)!.countSet()} blocks marked out of sync here`);
+    if (skipBitmapExchange) {
+      // invalidate: tell the peer to become source with every block out of sync.
+      this.send(p, { type: 'bitmap', volume: v.volume, byteOffset: 0, last: true }, v.bitmaps.get(p.name)!.toBytes());
+      pv.bitmapOutDone = true;
+      this.maybeStartSync(p, v);
+      return;
+    }
+    const bytes = v.bitmaps.get(p.name)!.toBytes();
+    for (let off = 0; off < bytes.length || off === 0; off += BITMAP_CHUNK_BYTES) {
+      const chunk = bytes.subarray(off, off + BITMAP_CHUNK_BYTES);
+      const last = off + BITMAP_CHUNK_BYTES >= bytes.length;
+      this.send(p, { type: 'bitmap', volume: v.volume, byteOffset: off, last }, Buffer.from(chunk));
+      if (last) break;
+    }
+    pv.bitmapOutDone = true;
+    this.maybeStartSync(p, v);
+  }
+
+  private receiveBitmap(p: PeerState, volume: number, byteOffset: number, last: boolean, chunk: Buffer): void {
+    const v = this.volumes.get(volume)!;
+    const pv = this.peerVolume(p, volume);
+    const expectedBytes = QuickSyncBitmap.encodedBytes(Math.ceil(v.sizeBytes / BLOCK_BYTES));
+    if (byteOffset + chunk.length > expectedBytes) return this.protocolError(p, 'bitmap larger than the volume');
+    if (pv.repl === C.Connected || pv.repl === C.VerifyS || pv.repl === C.VerifyT) {
+      // The peer invalidated itself and wants a full resync from us.
+      if (this.role !== Role.Primary && v.disk !== D.UpToDate) return this.protocolError(p, 'resync requested but this node has no UpToDate data');
+      v.bitmaps.get(p.name)!.setAll();
+      pv.syncDirection = 'source';
+      pv.repl = C.WFBitMapS;
+      pv.bitmapOutDone = true;
+    }
+    if (pv.repl !== C.WFBitMapS && pv.repl !== C.WFBitMapT) return this.protocolError(p, `bitmap while ${connectionStateName(pv.repl)}`);
+    if (!pv.bitmapIn) pv.bitmapIn = Buffer.alloc(expectedBytes);
+    chunk.copy(pv.bitmapIn, byteOffset);
+    if (last) pv.bitmapInDone = true;
+    this.maybeStartSync(p, v);
+  }
+
+  private maybeStartSync(p: PeerState, v: LocalVolume): void {
+    const pv = this.peerVolume(p, v.volume);
+    if (!pv.bitmapInDone || !pv.bitmapOutDone) return;
+    const bits = Math.ceil(v.sizeBytes / BLOCK_BYTES);
+    const bm = v.bitmaps.get(p.name)!;
+    if (pv.bitmapIn) {
+      // The union of both sides' out-of-sync blocks is what must move.
+      const peerBm = QuickSyncBitmap.fromBytes(pv.bitmapIn, bits, v.sizeBytes);
+      for (const run of peerBm.runs()) bm.setBits(run.firstBit, run.bitCount);
+      pv.bitmapIn = null;
+    }
+    pv.resyncTotalBits = bm.countSet();
+    pv.resyncStartMs = this.nowMs;
+    pv.resyncSameCsumBlocks = 0;
+    if (pv.syncDirection === 'source') {
+      const { uuids, syncUuid } = startResyncAsSource(v.uuids, this.deps.randomU64);
+      this.setUuids(v, uuids, 'resync start');
+      pv.repl = C.SyncSource;
+      this.send(p, { type: 'sync-uuid', volume: v.volume, uuid: syncUuid });
+      this.log('info', `${p.name}: volume ${v.volume}: repl( SyncSource ), ${pv.resyncTotalBits} blocks (${pv.resyncTotalBits * 4} KiB) to sync`);
+      if (pv.resyncTotalBits === 0) this.log('info', `${p.name}: volume ${v.volume}: nothing to resync, waiting for the target to finish`);
+    } else {
+      pv.repl = C.WFSyncUUID;
+    }
+  }
+
+  private receiveSyncUuid(p: PeerState, volume: number, uuid: bigint): void {
+    const v = this.volumes.get(volume)!;
+    const pv = this.peerVolume(p, volume);
+    if (pv.repl !== C.WFSyncUUID) return this.protocolError(p, `sync-uuid while ${connectionStateName(pv.repl)}`);
+    this.setDisk(v, D.Inconsistent, `resync from ${p.name}`);
+    this.setUuids(v, { current: uuid & ~1n, bitmap: 0n, history: v.uuids.history }, 'resync target');
+    // The bitmap is on disk before any block moves, so a crash resumes instead of forgetting.
+    this.persistBitmap(v, p.name, false, () => undefined);
+    pv.repl = C.SyncTarget;
+    pv.resyncCursor = 0;
+    pv.resyncInflightBytes = 0;
+    pv.resyncBudgetBytes = this.cfg.resyncInflightBytesMax;
+    this.log('info', `${p.name}: volume ${volume}: repl( SyncTarget ), ${pv.resyncTotalBits} blocks to sync`);
+    this.pumpResync(p, v);
+  }
+
+  /** Target side: request out-of-sync runs while the budget allows. */
+  private pumpResync(p: PeerState, v: LocalVolume): void {
+    const pv = this.peerVolume(p, v.volume);
+    if (pv.repl !== C.SyncTarget || p.conn !== C.Connected) return;
+    const bm = v.bitmaps.get(p.name)!;
+    const bits = Math.ceil(v.sizeBytes / BLOCK_BYTES);
+    const runBitsMax = Math.max(1, Math.floor(this.cfg.resyncRequestBytes / BLOCK_BYTES));
+    while (pv.resyncInflightBytes < this.cfg.resyncInflightBytesMax && this.budgetAllows(pv)) {
+      const first = pv.resyncCursor < bits ? bm.findNext(pv.resyncCursor, true) : -1;
+      if (first < 0) break;
+      let count = 1;
+      while (count < runBitsMax && first + count < bits && bm.test(first + count)) count++;
+      pv.resyncCursor = first + count;
+      const offset = first * BLOCK_BYTES;
+      const length = Math.min(count * BLOCK_BYTES, v.sizeBytes - offset);
+      pv.resyncInflightBytes += length;
+      if (this.cfg.resyncRateKiBps > 0) pv.resyncBudgetBytes -= length;
+      if (this.cfg.csumsAlg !== '') {
+        // Checksum resync: send the digest of our block; the source sends data only if it differs.
+        v.locks.acquire(offset, length, () => {
+          this.io(
+            (opId) => ({ type: 'disk-read', opId, volume: v.volume, offset, length }),
+            (ok, data) => {
+              v.locks.release(offset, length);
+              const digest = ok && data ? this.deps.digest(this.cfg.csumsAlg, data) : null;
+              if (p.conn === C.Connected && pv.repl === C.SyncTarget) this.send(p, { type: 'rs-request', volume: v.volume, offset, length, digest });
+            },
+          );
+        });
+      } else {
+        this.send(p, { type: 'rs-request', volume: v.volume, offset, length, digest: null });
+      }
+    }
+    this.maybeFinishResyncAsTarget(p, v);
+  }
+
+  private budgetAllows(pv: PeerVolume): boolean {
+    return this.cfg.resyncRateKiBps <= 0 || pv.resyncBudgetBytes > 0;
+  }
+
+  private serveResyncRequest(p: PeerState, volume: number, offset: number, length: number, digest: string | null): void {
+    const v = this.volumes.get(volume)!;
+    const pv = this.peerVolume(p, volume);
+    if (pv.repl !== C.SyncSource && pv.repl !== C.PausedSyncS) return this.protocolError(p, `resync request while ${connectionStateName(pv.repl)}`);
+    if (offset + length > v.sizeBytes) return this.protocolError(p, 'resync request beyond the end of the volume');
+    // Locked against application writes: the stream order then matches the disk order.
+    v.locks.acquire(offset, length, () => {
+      this.io(
+        (opId) => ({ type: 'disk-read', opId, volume, offset, length }),
+        (ok, data) => {
+          v.locks.release(offset, length);
+          if (p.conn !== C.Connected || pv.repl !== C.SyncSource) return;
+          if (!ok || !data) return this.protocolError(p, `local read error at ${offset} during resync`);
+          if (digest !== null && this.cfg.csumsAlg !== '' && this.deps.digest(this.cfg.csumsAlg, data) === digest) {
+            pv.resyncSameCsumBlocks += Math.ceil(length / BLOCK_BYTES);
+            this.send(p, { type: 'rs-in-sync', volume, offset, length });
+            return;
+          }
+          pv.sentKiB += length / 1024;
+          this.send(p, { type: 'rs-data', volume, offset, length }, data);
+        },
+      );
+    });
+  }
+
+  private receiveResyncData(p: PeerState, volume: number, offset: number, data: Buffer): void {
+    const v = this.volumes.get(volume)!;
+    const pv = this.peerVolume(p, volume);
+    if (pv.repl !== C.SyncTarget) return this.protocolError(p, `resync data while ${connectionStateName(pv.repl)}`);
+    if (offset + data.length > v.sizeBytes) return this.protocolError(p, 'resync data beyond the end of the volume');
+    pv.receivedKiB += data.length / 1024;
+    v.locks.acquire(offset, data.length, () => {
+      this.io(
+        (opId) => ({ type: 'disk-write', opId, volume, offset, data, fua: false }),
+        (ok) => {
+          v.locks.release(offset, data.length);
+          if (!ok) return this.protocolError(p, `local write error at ${offset} during resync`);
+          v.writtenKiB += data.length / 1024;
+          this.resyncBlocksDone(p, volume, offset, data.length, false);
+        },
+      );
+    });
+  }
+
+  private resyncBlocksDone(p: PeerState, volume: number, offset: number, length: number, sameCsum: boolean): void {
+    const v = this.volumes.get(volume)!;
+    const pv = this.peerVolume(p, volume);
+    if (pv.repl !== C.SyncTarget) return;
+    v.bitmaps.get(p.name)!.clearRange(offset, length);
+    if (sameCsum) pv.resyncSameCsumBlocks += Math.ceil(length / BLOCK_BYTES);
+    pv.resyncInflightBytes -= length;
+    this.send(p, { type: 'rs-ack', volume, offset, length });
+    this.bitmapPersistDue = true;
+    this.pumpResync(p, v);
+  }
+
+  private receiveResyncAck(p: PeerState, volume: number, offset: number, length: number): void {
+    const v = this.volumes.get(volume)!;
+    const pv = this.peerVolume(p, volume);
+    if (pv.repl !== C.SyncSource) return;
+    v.bitmaps.get(p.name)!.clearRange(offset, length);
+    this.bitmapPersistDue = true;
+  }
+
+  private maybeFinishResyncAsTarget(p: PeerState, v: LocalVolume): void {
+    const pv = this.peerVolume(p, v.volume);
+    if (pv.repl !== C.SyncTarget || pv.resyncInflightBytes > 0) return;
+    const bm = v.bitmaps.get(p.name)!;
+    if (bm.countSet() > 0) {
+      // Blocks marked behind the cursor (out-of-sync messages during the resync): go round again.
+      if (bm.findNext(0, true) >= 0) {
+        pv.resyncCursor = 0;
+        if (pv.resyncInflightBytes === 0 && this.budgetAllows(pv)) this.pumpResync(p, v);
+      }
+      return;
+    }
+    const peerU = pv.peerUuids!;
+    // drbd_resync_finished, target side: take the source's generation.
+    const uuids: GenerationUuids = rotateBitmapIntoHistory({ current: peerU.current & ~1n, bitmap: v.uuids.current, history: [peerU.history[0], peerU.history[1]] });
+    pv.repl = C.Connected;
+    this.send(p, { type: 'rs-done', volume: v.volume });
+    this.log('info', `${p.name}: volume ${v.volume}: Resync done (total ${Math.round((this.nowMs - pv.resyncStartMs) / 1000)} sec; ${pv.resyncTotalBits * 4} KiB${this.cfg.csumsAlg ? `, ${pv.resyncSameCsumBlocks * 4} KiB had equal checksums` : ''})`);
+    // The data written by the resync is on stable storage before we call it UpToDate.
+    this.io(
+      (opId) => ({ type: 'disk-flush', opId, volume: v.volume }),
+      () => {
+        this.setUuids(v, uuids, 'resync finished');
+        this.setDisk(v, D.UpToDate, 'resync finished');
+        this.persistBitmap(v, p.name, false, () => undefined);
+        pv.peerDisk = D.UpToDate;
+        this.adoptPeerGenerationIfInSync(p, v);
+      },
+    );
+  }
+
+  private receiveResyncDone(p: PeerState, volume: number): void {
+    const v = this.volumes.get(volume)!;
+    const pv = this.peerVolume(p, volume);
+    if (pv.repl !== C.SyncSource) return this.protocolError(p, `rs-done while ${connectionStateName(pv.repl)}`);
+    const bm = v.bitmaps.get(p.name)!;
+    if (bm.countSet() > 0) {
+      this.log('warn', `${p.name}: volume ${volume}: target finished with ${bm.countSet()} block(s) still marked here; they were resynced by acks in flight`);
+      bm.clearAll();
+    }
+    pv.repl = C.Connected;
+    pv.peerDisk = D.UpToDate;
+    this.setUuids(v, rotateBitmapIntoHistory(v.uuids), 'resync finished');
+    this.persistBitmap(v, p.name, false, () => undefined);
+    this.log('info', `${p.name}: volume ${volume}: repl( SyncSource -> Established ), peer disk UpToDate`);
+  }
+
+  // ---------------------------------------------------------------- online verify
+
+  private pumpVerify(p: PeerState, v: LocalVolume): void {
+    const pv = this.peerVolume(p, v.volume);
+    if (pv.repl !== C.VerifyS || !pv.verifyActive) return;
+    while (pv.verifyInflight * this.cfg.resyncRequestBytes < this.cfg.resyncInflightBytesMax && pv.verifyCursor < v.sizeBytes) {
+      const offset = pv.verifyCursor;
+      const length = Math.min(this.cfg.resyncRequestBytes, v.sizeBytes - offset);
+      pv.verifyCursor += length;
+      pv.verifyInflight++;
+      this.send(p, { type: 'ov-request', volume: v.volume, offset, length });
+    }
+    if (pv.verifyInflight === 0 && pv.verifyCursor >= v.sizeBytes) {
+      pv.verifyActive = false;
+      pv.repl = C.Connected;
+      this.send(p, { type: 'ov-done', volume: v.volume, outOfSyncBlocks: pv.verifyOutOfSync });
+      const level = pv.verifyOutOfSync > 0 ? 'warn' : 'info';
+      this.log(level, `${p.name}: volume ${v.volume}: Online verify done, found ${pv.verifyOutOfSync} 4k block(s) out of sync`);
+      if (pv.verifyOutOfSync > 0) {
+        this.log('warn', `${p.name}: volume ${v.volume}: out-of-sync blocks are marked; disconnect and connect to resync them`);
+        this.emit({ type: 'handler', name: 'out-of-sync', peer: p.name });
+        this.persistBitmap(v, p.name, false, () => undefined);
+      }
+    }
+  }
+
+  private serveVerifyRequest(p: PeerState, volume: number, offset: number, length: number): void {
+    const v = this.volumes.get(volume)!;
+    const pv = this.peerVolume(p, volume);
+    if (pv.repl !== C.VerifyT) return this.protocolError(p, `verify request while ${connectionStateName(pv.repl)}`);
+    if (offset + length > v.sizeBytes) return this.protocolError(p, 'verify request beyond the end');
+    v.locks.acquire(offset, length, () => {
+      this.io(
+        (opId) => ({ type: 'disk-read', opId, volume, offset, length }),
+        (ok, data) => {
+          v.locks.release(offset, length);
+          if (p.conn !== C.Connected) return;
+          const digest = ok && data ? this.deps.digest(this.cfg.verifyAlg, data) : '';
+          this.send(p, { type: 'ov-reply', volume, offset, length, digest });
+        },
+      );
+    });
+  }
+
+  private receiveVerifyReply(p: PeerState, volume: number, offset: number, length: number, peerDigest: string): void {
+    const v = this.volumes.get(volume)!;
+    const pv = this.peerVolume(p, volume);
+    if (pv.repl !== C.VerifyS) return;
+    v.locks.acquire(offset, length, () => {
+      this.io(
+        (opId) => ({ type: 'disk-read', opId, volume, offset, length }),
+        (ok, data) => {
+          v.locks.release(offset, length);
+          pv.verifyInflight--;
+          if (ok && data) {
+            // Compare per 4 KiB block, so only differing blocks get marked.
+            if (this.deps.digest(this.cfg.verifyAlg, data) !== peerDigest) {
+              pv.verifyOutOfSync += this.markDifferingBlocks(p, v, offset, length);
+            }
+          }
+          this.pumpVerify(p, v);
+        },
+      );
+    });
+  }
+
+  /** The whole request range differs; without per-block digests from the peer, mark all of it. */
+  private markDifferingBlocks(p: PeerState, v: LocalVolume, offset: number, length: number): number {
+    v.bitmaps.get(p.name)!.setRange(offset, length);
+    return Math.ceil(length / BLOCK_BYTES);
+  }
+
+  // ---------------------------------------------------------------- time
+
+  private tick(nowMs: number): void {
+    const elapsedMs = this.nowMs === 0 ? 100 : Math.max(0, nowMs - this.nowMs);
+    this.nowMs = nowMs;
+    for (const p of this.peers.values()) {
+      if (p.conn !== C.Connected) continue;
+      // Close epochs that have writes, so transfer logs stay short and barriers flow.
+      if (p.epochWrites > 0) this.closeEpoch(p);
+      for (const v of this.volumes.values()) {
+        const pv = this.peerVolume(p, v.volume);
+        if (pv.repl === C.SyncTarget) {
+          if (this.cfg.resyncRateKiBps > 0) {
+            pv.resyncBudgetBytes = Math.min(
+              pv.resyncBudgetBytes + (this.cfg.resyncRateKiBps * 1024 * elapsedMs) / 1000,
+              Math.max(this.cfg.resyncRequestBytes, (this.cfg.resyncRateKiBps * 1024) / 5),
+            );
+          }
+          this.pumpResync(p, v);
+        }
+      }
+    }
+    if (this.bitmapPersistDue) {
+      this.bitmapPersistDue = false;
+      for (const v of this.volumes.values()) {
+        for (const p of this.peers.values()) {
+          const pv = this.peerVolume(p, v.volume);
+          if (pv.repl === C.SyncTarget || pv.repl === C.SyncSource) this.persistBitmap(v, p.name, true, () => undefined);
+        }
+      }
+    }
+  }
+}
+
+export { UUID_JUST_CREATED };
