@@ -49,6 +49,7 @@ const schemas = {
   'barrier-ack': z.object({ type: z.literal('barrier-ack'), epoch: count }),
   'out-of-sync': z.object({ type: z.literal('out-of-sync'), volume, offset, length }),
   bitmap: z.object({ type: z.literal('bitmap'), volume, byteOffset: offset, last: z.boolean() }),
+  'sync-start': z.object({ type: z.literal('sync-start'), volume, senderIs: z.enum(['source', 'target']) }),
   'sync-uuid': z.object({ type: z.literal('sync-uuid'), volume, uuid: u64 }),
   'rs-request': z.object({ type: z.literal('rs-request'), volume, offset, length, digest: hex.nullable() }),
   'rs-data': z.object({ type: z.literal('rs-data'), volume, offset, length }),
@@ -56,8 +57,8 @@ const schemas = {
   'rs-ack': z.object({ type: z.literal('rs-ack'), volume, offset, length }),
   'rs-done': z.object({ type: z.literal('rs-done'), volume }),
   'ov-start': z.object({ type: z.literal('ov-start'), volume }),
-  'ov-request': z.object({ type: z.literal('ov-request'), volume, offset, length }),
-  'ov-reply': z.object({ type: z.literal('ov-reply'), volume, offset, length, digest: hex }),
+  'ov-request': z.object({ type: z.literal('ov-request'), volume, offset, length, digests: z.array(hex).max(16384) }),
+  'ov-reply': z.object({ type: z.literal('ov-reply'), volume, offset, length, differing: z.array(z.number().int().min(0).max(16383)).max(16384) }),
   'ov-done': z.object({ type: z.literal('ov-done'), volume, outOfSyncBlocks: count }),
 } as const;
 

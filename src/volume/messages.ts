@@ -96,6 +96,14 @@ export interface BitmapMessage {
   last: boolean;
 }
 
+/** The sender starts a resync with the receiver; its bitmap follows. */
+export interface SyncStartMessage {
+  type: 'sync-start';
+  volume: number;
+  /** The sender's side of the resync. */
+  senderIs: 'source' | 'target';
+}
+
 export interface SyncUuidMessage {
   type: 'sync-uuid';
   volume: number;
@@ -143,19 +151,22 @@ export interface VerifyStartMessage {
   volume: number;
 }
 
+/** The verify source's digests of each 4 KiB block of the range, taken under its range lock. */
 export interface VerifyRequestMessage {
   type: 'ov-request';
   volume: number;
   offset: number;
   length: number;
+  digests: string[];
 }
 
+/** Which blocks of the range (indexes from the start of the range) differ on the target. */
 export interface VerifyReplyMessage {
   type: 'ov-reply';
   volume: number;
   offset: number;
   length: number;
-  digest: string;
+  differing: number[];
 }
 
 export interface VerifyDoneMessage {
@@ -177,6 +188,7 @@ export type PeerMessage =
   | BarrierAckMessage
   | OutOfSyncMessage
   | BitmapMessage
+  | SyncStartMessage
   | SyncUuidMessage
   | ResyncRequestMessage
   | ResyncDataMessage

@@ -562,7 +562,8 @@ export class ReplicationCore {
         for (const v of this.volumes.values()) {
           v.bitmaps.get(source.name)!.setAll();
           this.setDisk(v, D.Inconsistent, 'invalidate');
-          this.beginSync(source, v, 'target', true);
+          this.send(source, { type: 'sync-start', volume: v.volume, senderIs: 'target' });
+          this.beginSync(source, v, 'target');
         }
         return done(SS.Success);
       }
@@ -660,9 +661,24 @@ export class ReplicationCore {
           this.emit({ type: 'export', enabled: true });
           this.broadcastState();
           for (const p of this.peers.values()) if (p.conn === C.Connected) this.sendUuids(p, v);
+          if (forced) this.startFullSyncToInconsistentPeers();
           then();
         }
       });
+    }
+  }
+
+  /** After `primary --force` (--overwrite-data-of-peer): connected peers without good data get everything. */
+  private startFullSyncToInconsistentPeers(): void {
+    for (const p of this.peers.values()) {
+      if (p.conn !== C.Connected) continue;
+      for (const v of this.volumes.values()) {
+        const pv = this.peerVolume(p, v.volume);
+        if (pv.repl !== C.Connected || pv.peerDisk === D.UpToDate) continue;
+        v.bitmaps.get(p.name)!.setAll();
+        this.send(p, { type: 'sync-start', volume: v.volume, senderIs: 'source' });
+        this.beginSync(p, v, 'source');
+      }
     }
   }
 
@@ -800,7 +816,7 @@ export class ReplicationCore {
             return false;
           }
           this.log('info', `${p.name}: volume ${v.volume}: same generation, ${mine || theirs} block(s) recorded out of sync; resync from the ${mine > 0 ? 'local' : 'peer'} node`);
-          this.beginSync(p, v, mine > 0 ? 'source' : 'target', false);
+          this.beginSync(p, v, mine > 0 ? 'source' : 'target');
           return true;
         }
         pv.repl = C.Connected;
@@ -812,7 +828,7 @@ export class ReplicationCore {
       }
       case 'sync':
         if (d.full) v.bitmaps.get(p.name)!.setAll();
-        this.beginSync(p, v, d.direction, false);
+        this.beginSync(p, v, d.direction);
         return true;
       default: {
         const message = 'message' in d && typeof d.message === 'string' ? d.message : d.kind;
@@ -949,6 +965,15 @@ export class ReplicationCore {
         return;
       case 'bitmap':
         return this.receiveBitmap(p, m.volume, m.byteOffset, m.last, payload!);
+      case 'sync-start': {
+        const pv = this.peerVolume(p, m.volume);
+        if (pv.repl !== C.Connected) return this.protocolError(p, `sync-start while ${connectionStateName(pv.repl)}`);
+        const v = this.volumes.get(m.volume)!;
+        const mine = m.senderIs === 'source' ? 'target' : 'source';
+        if (mine === 'source' && v.disk !== D.UpToDate) return this.protocolError(p, 'asked to be sync source without UpToDate data');
+        if (mine === 'target') this.setDisk(v, D.Inconsistent, `full sync from ${p.name}`);
+        return this.beginSync(p, v, mine);
+      }
       case 'sync-uuid':
         return this.receiveSyncUuid(p, m.volume, m.uuid);
       case 'rs-request':
@@ -968,9 +993,9 @@ export class ReplicationCore {
         return;
       }
       case 'ov-request':
-        return this.serveVerifyRequest(p, m.volume, m.offset, m.length);
+        return this.serveVerifyRequest(p, m.volume, m.offset, m.length, m.digests);
       case 'ov-reply':
-        return this.receiveVerifyReply(p, m.volume, m.offset, m.length, m.digest);
+        return this.receiveVerifyReply(p, m.volume, m.offset, m.length, m.differing);
       case 'ov-done': {
         const pv = this.peerVolume(p, m.volume);
         if (pv.repl === C.VerifyT) pv.repl = C.Connected;
@@ -1229,21 +1254,14 @@ export class ReplicationCore {
 
   // ---------------------------------------------------------------- resync
 
-  private beginSync(p: PeerState, v: LocalVolume, direction: 'source' | 'target', skipBitmapExchange: boolean): void {
+  /** Both sides send their bitmap for each other; the union is what moves. */
+  private beginSync(p: PeerState, v: LocalVolume, direction: 'source' | 'target'): void {
     const pv = this.peerVolume(p, v.volume);
     pv.syncDirection = direction;
     pv.repl = direction === 'source' ? C.WFBitMapS : C.WFBitMapT;
-    pv.bitmapIn = null;
-    pv.bitmapInDone = skipBitmapExchange;
+    pv.bitmapInDone = false;
     pv.bitmapOutDone = false;
     this.log('info', `${p.name}: volume ${v.volume}: repl( ${direction === 'source' ? 'WFBitMapS' : 'WFBitMapT'} ), ${v.bitmaps.get(p.name)!.countSet()} blocks marked out of sync here`);
-    if (skipBitmapExchange) {
-      // invalidate: tell the peer to become source with every block out of sync.
-      this.send(p, { type: 'bitmap', volume: v.volume, byteOffset: 0, last: true }, v.bitmaps.get(p.name)!.toBytes());
-      pv.bitmapOutDone = true;
-      this.maybeStartSync(p, v);
-      return;
-    }
     const bytes = v.bitmaps.get(p.name)!.toBytes();
     for (let off = 0; off < bytes.length || off === 0; off += BITMAP_CHUNK_BYTES) {
       const chunk = bytes.subarray(off, off + BITMAP_CHUNK_BYTES);
@@ -1260,14 +1278,6 @@ export class ReplicationCore {
     const pv = this.peerVolume(p, volume);
     const expectedBytes = QuickSyncBitmap.encodedBytes(Math.ceil(v.sizeBytes / BLOCK_BYTES));
     if (byteOffset + chunk.length > expectedBytes) return this.protocolError(p, 'bitmap larger than the volume');
-    if (pv.repl === C.Connected || pv.repl === C.VerifyS || pv.repl === C.VerifyT) {
-      // The peer invalidated itself and wants a full resync from us.
-      if (this.role !== Role.Primary && v.disk !== D.UpToDate) return this.protocolError(p, 'resync requested but this node has no UpToDate data');
-      v.bitmaps.get(p.name)!.setAll();
-      pv.syncDirection = 'source';
-      pv.repl = C.WFBitMapS;
-      pv.bitmapOutDone = true;
-    }
     if (pv.repl !== C.WFBitMapS && pv.repl !== C.WFBitMapT) return this.protocolError(p, `bitmap while ${connectionStateName(pv.repl)}`);
     if (!pv.bitmapIn) pv.bitmapIn = Buffer.alloc(expectedBytes);
     chunk.copy(pv.bitmapIn, byteOffset);
@@ -1367,19 +1377,24 @@ export class ReplicationCore {
       this.io(
         (opId) => ({ type: 'disk-read', opId, volume, offset, length }),
         (ok, data) => {
+          // Send before releasing the range: a write waiting for it must follow this data on the wire.
+          this.answerResyncRequest(p, pv, volume, offset, length, digest, ok ? (data ?? null) : null);
           v.locks.release(offset, length);
-          if (p.conn !== C.Connected || pv.repl !== C.SyncSource) return;
-          if (!ok || !data) return this.protocolError(p, `local read error at ${offset} during resync`);
-          if (digest !== null && this.cfg.csumsAlg !== '' && this.deps.digest(this.cfg.csumsAlg, data) === digest) {
-            pv.resyncSameCsumBlocks += Math.ceil(length / BLOCK_BYTES);
-            this.send(p, { type: 'rs-in-sync', volume, offset, length });
-            return;
-          }
-          pv.sentKiB += length / 1024;
-          this.send(p, { type: 'rs-data', volume, offset, length }, data);
         },
       );
     });
+  }
+
+  private answerResyncRequest(p: PeerState, pv: PeerVolume, volume: number, offset: number, length: number, digest: string | null, data: Buffer | null): void {
+    if (p.conn !== C.Connected || pv.repl !== C.SyncSource) return;
+    if (!data) return this.protocolError(p, `local read error at ${offset} during resync`);
+    if (digest !== null && this.cfg.csumsAlg !== '' && this.deps.digest(this.cfg.csumsAlg, data) === digest) {
+      pv.resyncSameCsumBlocks += Math.ceil(length / BLOCK_BYTES);
+      this.send(p, { type: 'rs-in-sync', volume, offset, length });
+      return;
+    }
+    pv.sentKiB += length / 1024;
+    this.send(p, { type: 'rs-data', volume, offset, length }, data);
   }
 
   private receiveResyncData(p: PeerState, volume: number, offset: number, data: Buffer): void {
@@ -1470,6 +1485,17 @@ export class ReplicationCore {
 
   // ---------------------------------------------------------------- online verify
 
+  private blockDigests(data: Buffer, alg: string): string[] {
+    const out: string[] = [];
+    for (let o = 0; o < data.length; o += BLOCK_BYTES) out.push(this.deps.digest(alg, data.subarray(o, Math.min(o + BLOCK_BYTES, data.length))));
+    return out;
+  }
+
+  /**
+   * Verify source: read and digest a range under its lock and send the request before
+   * releasing it, so application writes to that range reach the target after the request
+   * and both sides compare the same generation of each block.
+   */
   private pumpVerify(p: PeerState, v: LocalVolume): void {
     const pv = this.peerVolume(p, v.volume);
     if (pv.repl !== C.VerifyS || !pv.verifyActive) return;
@@ -1478,7 +1504,18 @@ export class ReplicationCore {
       const length = Math.min(this.cfg.resyncRequestBytes, v.sizeBytes - offset);
       pv.verifyCursor += length;
       pv.verifyInflight++;
-      this.send(p, { type: 'ov-request', volume: v.volume, offset, length });
+      v.locks.acquire(offset, length, () => {
+        this.io(
+          (opId) => ({ type: 'disk-read', opId, volume: v.volume, offset, length }),
+          (ok, data) => {
+            if (p.conn === C.Connected && pv.repl === C.VerifyS) {
+              const digests = ok && data ? this.blockDigests(data, this.cfg.verifyAlg) : [];
+              this.send(p, { type: 'ov-request', volume: v.volume, offset, length, digests });
+            } else pv.verifyInflight--;
+            v.locks.release(offset, length);
+          },
+        );
+      });
     }
     if (pv.verifyInflight === 0 && pv.verifyCursor >= v.sizeBytes) {
       pv.verifyActive = false;
@@ -1494,7 +1531,7 @@ export class ReplicationCore {
     }
   }
 
-  private serveVerifyRequest(p: PeerState, volume: number, offset: number, length: number): void {
+  private serveVerifyRequest(p: PeerState, volume: number, offset: number, length: number, digests: string[]): void {
     const v = this.volumes.get(volume)!;
     const pv = this.peerVolume(p, volume);
     if (pv.repl !== C.VerifyT) return this.protocolError(p, `verify request while ${connectionStateName(pv.repl)}`);
@@ -1505,39 +1542,30 @@ export class ReplicationCore {
         (ok, data) => {
           v.locks.release(offset, length);
           if (p.conn !== C.Connected) return;
-          const digest = ok && data ? this.deps.digest(this.cfg.verifyAlg, data) : '';
-          this.send(p, { type: 'ov-reply', volume, offset, length, digest });
+          const mine = ok && data ? this.blockDigests(data, this.cfg.verifyAlg) : [];
+          const differing: number[] = [];
+          const blocks = Math.ceil(length / BLOCK_BYTES);
+          for (let i = 0; i < blocks; i++) if (mine[i] === undefined || mine[i] !== digests[i]) differing.push(i);
+          const bm = v.bitmaps.get(p.name)!;
+          for (const i of differing) bm.setRange(offset + i * BLOCK_BYTES, Math.min(BLOCK_BYTES, length - i * BLOCK_BYTES));
+          this.send(p, { type: 'ov-reply', volume, offset, length, differing });
         },
       );
     });
   }
 
-  private receiveVerifyReply(p: PeerState, volume: number, offset: number, length: number, peerDigest: string): void {
+  private receiveVerifyReply(p: PeerState, volume: number, offset: number, length: number, differing: number[]): void {
     const v = this.volumes.get(volume)!;
     const pv = this.peerVolume(p, volume);
     if (pv.repl !== C.VerifyS) return;
-    v.locks.acquire(offset, length, () => {
-      this.io(
-        (opId) => ({ type: 'disk-read', opId, volume, offset, length }),
-        (ok, data) => {
-          v.locks.release(offset, length);
-          pv.verifyInflight--;
-          if (ok && data) {
-            // Compare per 4 KiB block, so only differing blocks get marked.
-            if (this.deps.digest(this.cfg.verifyAlg, data) !== peerDigest) {
-              pv.verifyOutOfSync += this.markDifferingBlocks(p, v, offset, length);
-            }
-          }
-          this.pumpVerify(p, v);
-        },
-      );
-    });
-  }
-
-  /** The whole request range differs; without per-block digests from the peer, mark all of it. */
-  private markDifferingBlocks(p: PeerState, v: LocalVolume, offset: number, length: number): number {
-    v.bitmaps.get(p.name)!.setRange(offset, length);
-    return Math.ceil(length / BLOCK_BYTES);
+    pv.verifyInflight--;
+    const bm = v.bitmaps.get(p.name)!;
+    for (const i of differing) {
+      if (i * BLOCK_BYTES >= length) continue;
+      bm.setRange(offset + i * BLOCK_BYTES, Math.min(BLOCK_BYTES, length - i * BLOCK_BYTES));
+      pv.verifyOutOfSync++;
+    }
+    this.pumpVerify(p, v);
   }
 
   // ---------------------------------------------------------------- time

@@ -345,7 +345,9 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
         throw new PeerConfigError('ERR_PEER_CONFIG', `${o.resource}: unusable TLS key/certificate: ${errorText(err)}`);
       }
       this.tlsServer = tls.createServer({
-        secureContext: this.secureContext,
+        key: o.tls.key,
+        cert: o.tls.cert,
+        ca: o.tls.ca,
         requestCert: true,
         rejectUnauthorized: false, // checked in onTlsServerSecure, to log why
         handshakeTimeout: this.opts.handshakeTimeoutMs,
@@ -796,7 +798,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
       this.protocolError(conn, asProtocolError(err));
       return;
     }
-    while (conn.state !== 'closed') {
+    while (!isClosed(conn)) {
       let frame: Frame | null;
       try {
         frame = conn.decoder.next();
@@ -1246,12 +1248,17 @@ function asProtocolError(err: unknown): PeerProtocolError {
 }
 
 function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return (err instanceof Error ? err.message : String(err)).trim();
 }
 
 function errorCode(err: unknown): string {
   const code = (err as { code?: unknown })?.code;
   return typeof code === 'string' ? code : errorText(err);
+}
+
+/** A function, so TypeScript does not narrow conn.state across calls that may close it. */
+function isClosed(conn: Conn): boolean {
+  return conn.state === 'closed';
 }
 
 function unref(t: NodeJS.Timeout): NodeJS.Timeout {
