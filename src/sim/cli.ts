@@ -14,6 +14,10 @@ const overrides: Partial<SimOptions> = {};
 if (arg('nodes')) overrides.nodeCount = Number(arg('nodes')) as 2 | 3;
 if (arg('protocol')) overrides.protocol = arg('protocol') as 'A' | 'B' | 'C';
 const verbose = process.argv.includes('--verbose');
+if (process.argv.includes('--trace')) {
+  overrides.trace = true;
+  overrides.logLines = 5000;
+}
 
 let failed = 0;
 let steps = 0;

@@ -39,6 +39,7 @@ export interface SimOptions {
   csums: boolean;
   /** Keep the last N log lines for a failure report. */
   logLines: number;
+  trace: boolean;
 }
 
 export const defaultSimOptions = (seed: number): SimOptions => ({
@@ -50,6 +51,7 @@ export const defaultSimOptions = (seed: number): SimOptions => ({
   healPhaseMsMax: 60_000,
   csums: seed % 4 === 1,
   logLines: 400,
+  trace: false,
 });
 
 export interface SimResult {
@@ -213,6 +215,7 @@ export class ReplicationSim {
       resyncRequestBytes: 4 * BLOCK,
       resyncInflightBytesMax: 16 * BLOCK,
       resyncRateKiBps: 0,
+      trace: this.opts.trace,
     };
   }
 

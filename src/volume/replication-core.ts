@@ -52,6 +52,8 @@ export interface ReplicationConfig {
   resyncInflightBytesMax: number;
   /** Resync bandwidth cap per peer and volume (KiB/s); 0 = unlimited. */
   resyncRateKiBps: number;
+  /** Log every resync request and answer (for replaying a simulator seed). */
+  trace?: boolean;
 }
 
 export interface CoreDeps {
@@ -367,6 +369,7 @@ export class ReplicationCore {
   }
 
   private send(peer: PeerState, message: PeerMessage, payload: Buffer | null = null): void {
+    if (this.cfg.trace) this.log('info', `-> ${peer.name} ${message.type} ${JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`);
     this.emit({ type: 'send', peer: peer.name, message, payload });
   }
 
@@ -1335,8 +1338,9 @@ export class ReplicationCore {
     const bits = Math.ceil(v.sizeBytes / BLOCK_BYTES);
     const runBitsMax = Math.max(1, Math.floor(this.cfg.resyncRequestBytes / BLOCK_BYTES));
     while (pv.resyncInflightBytes < this.cfg.resyncInflightBytesMax && this.budgetAllows(pv)) {
-      const first = pv.resyncCursor < bits ? bm.findNext(pv.resyncCursor, true) : -1;
-      if (first < 0) break;
+      // findNext answers `bits` when nothing is left.
+      const first = pv.resyncCursor < bits ? bm.findNext(pv.resyncCursor, true) : bits;
+      if (first >= bits) break;
       let count = 1;
       while (count < runBitsMax && first + count < bits && bm.test(first + count)) count++;
       pv.resyncCursor = first + count;
@@ -1442,7 +1446,7 @@ export class ReplicationCore {
     const bm = v.bitmaps.get(p.name)!;
     if (bm.countSet() > 0) {
       // Blocks marked behind the cursor (out-of-sync messages during the resync): go round again.
-      if (bm.findNext(0, true) >= 0) {
+      if (bm.findNext(0, true) < Math.ceil(v.sizeBytes / BLOCK_BYTES)) {
         pv.resyncCursor = 0;
         if (pv.resyncInflightBytes === 0 && this.budgetAllows(pv)) this.pumpResync(p, v);
       }
