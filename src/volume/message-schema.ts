@@ -45,6 +45,7 @@ const schemas = {
   'recv-ack': z.object({ type: z.literal('recv-ack'), volume, id: count }),
   'write-ack': z.object({ type: z.literal('write-ack'), volume, id: count }),
   'neg-ack': z.object({ type: z.literal('neg-ack'), volume, id: count }),
+  'peer-ack': z.object({ type: z.literal('peer-ack'), ids: z.array(count).max(65536), holders: z.array(z.string().max(64)).max(32) }),
   barrier: z.object({ type: z.literal('barrier'), epoch: count }),
   'barrier-ack': z.object({ type: z.literal('barrier-ack'), epoch: count }),
   'out-of-sync': z.object({ type: z.literal('out-of-sync'), volume, offset, length }),

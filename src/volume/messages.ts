@@ -69,6 +69,16 @@ export interface AckMessage {
   id: number;
 }
 
+/**
+ * The Primary tells a Secondary which nodes hold a completed write, so the Secondary can
+ * forget that those peers might miss it (DRBD 9's P_PEER_ACK).
+ */
+export interface PeerAckMessage {
+  type: 'peer-ack';
+  ids: number[];
+  holders: string[];
+}
+
 /** Closes an epoch: the receiver acks once every write of it (and before) is on stable storage. */
 export interface BarrierMessage {
   type: 'barrier';
@@ -184,6 +194,7 @@ export type PeerMessage =
   | PromoteReplyMessage
   | DataMessage
   | AckMessage
+  | PeerAckMessage
   | BarrierMessage
   | BarrierAckMessage
   | OutOfSyncMessage

@@ -194,6 +194,8 @@ interface AppWrite {
   bitmapWritesPending: number;
   extents: number[];
   id: number;
+  /** Peers the data went to and that did not drop out before acknowledging it. */
+  holders: Set<string>;
 }
 
 interface AppFlush {
@@ -642,6 +644,17 @@ export class ReplicationCore {
 
   private readonly promoteWaiters = new Map<number, (result: SS) => void>();
 
+  /**
+   * A new data generation: bitmap := current, current := random. An older bitmap UUID
+   * goes to history first, so a peer that left even earlier is still recognised (with a
+   * full sync, as only one bitmap UUID is kept). Every node that writes without all its
+   * peers thus has a generation nobody else has: equal current UUIDs mean the same writer.
+   */
+  private newGeneration(uuids: GenerationUuids): GenerationUuids {
+    const base = uuids.bitmap !== 0n && !uuidEqual(uuids.bitmap, uuids.current) ? rotateBitmapIntoHistory(uuids) : uuids;
+    return newCurrentUuid(base, this.deps.randomU64, true).uuids;
+  }
+
   private becomePrimary(forced: boolean, then: () => void): void {
     if (forced) this.log('warn', 'Forced to consider local data as UpToDate!');
     // Any configured peer that is not connected will miss what we write from now on.
@@ -652,9 +665,7 @@ export class ReplicationCore {
       let uuids = v.uuids;
       // A Primary without its peers starts a new data generation (DRBD: new current UUID on
       // promote while disconnected, or when forced).
-      if (forced || (!allConnected && uuids.bitmap === 0n)) {
-        uuids = newCurrentUuid(uuids, this.deps.randomU64, true).uuids;
-      }
+      if (forced || !allConnected) uuids = this.newGeneration(uuids);
       v.uuids = { ...uuids, current: uuids.current | 1n };
       v.flags = (v.flags | MetaFlag.PrimaryInd) & ~MetaFlag.CrashedPrimary;
       this.persistSuperblock(v, () => {
@@ -814,13 +825,13 @@ export class ReplicationCore {
         const mine = v.bitmaps.get(p.name)!.countSet();
         const theirs = pv.peerUuids?.dirtyBits ?? 0;
         if (mine > 0 || theirs > 0) {
-          if (mine > 0 && theirs > 0) {
-            this.refuseConnection(p, `both nodes changed data in the same generation (${mine} and ${theirs} blocks): Split-Brain detected but unresolved, dropping connection!`);
-            return false;
-          }
-          this.log('info', `${p.name}: volume ${v.volume}: same generation, ${mine || theirs} block(s) recorded out of sync; resync from the ${mine > 0 ? 'local' : 'peer'} node`);
-          this.beginSync(p, v, mine > 0 ? 'source' : 'target');
-          return true;
+          // Equal current UUIDs mean one writer: marks on both sides are writes of that
+          // Primary that were in flight when it went away. Either copy is acceptable
+          // (none of them was acknowledged to all), so one side wins by the tie-breaker.
+          const direction = mine > 0 && theirs > 0 ? (p.resolveConflicts ? 'source' : 'target') : mine > 0 ? 'source' : 'target';
+          if (direction === 'source' && v.disk !== D.UpToDate) return this.refuseAsTargetBusy(p, v);
+          this.log('info', `${p.name}: volume ${v.volume}: same generation, ${mine} block(s) marked here and ${theirs} there; resync as ${direction}`);
+          return this.startOrParkSync(p, v, direction);
         }
         pv.repl = C.Connected;
         if (v.disk === D.Consistent || v.disk === D.Outdated) {
@@ -831,14 +842,70 @@ export class ReplicationCore {
       }
       case 'sync':
         if (d.full) v.bitmaps.get(p.name)!.setAll();
-        this.beginSync(p, v, d.direction);
+        return this.startOrParkSync(p, v, d.direction);
+      case 'unrelated': {
+        // Generations too far apart to compare (history is two deep). A side with
+        // Inconsistent data has nothing to keep, and an operator who asked to discard
+        // local data gets a full sync: both sides reach the same verdict.
+        const peerDiscards = p.peerParams?.discardMyData === true;
+        const selfGivesUp = v.disk === D.Inconsistent || p.discardMyData;
+        const peerGivesUp = pv.peerDisk === D.Inconsistent || peerDiscards;
+        if (selfGivesUp !== peerGivesUp) {
+          const direction = selfGivesUp ? 'target' : 'source';
+          if (direction === 'source' && v.disk !== D.UpToDate) break;
+          this.log('warn', `${p.name}: volume ${v.volume}: unrelated generations; full sync as ${direction} because ${selfGivesUp ? 'this' : 'the peer'} node ${(selfGivesUp ? v.disk : pv.peerDisk) === D.Inconsistent ? 'has Inconsistent data' : 'discards its data'}`);
+          v.bitmaps.get(p.name)!.setAll();
+          return this.startOrParkSync(p, v, direction);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    const message = 'message' in d && typeof d.message === 'string' ? d.message : d.kind;
+    this.refuseConnection(p, message);
+    return false;
+  }
+
+  /** One resync target at a time per volume: a second source waits until the first is done. */
+  private startOrParkSync(p: PeerState, v: LocalVolume, direction: 'source' | 'target'): boolean {
+    if (direction === 'target') {
+      const busy = [...this.peers.values()].find((q) => {
+        if (q === p || q.conn !== C.Connected) return false;
+        const r = this.peerVolume(q, v.volume).repl;
+        return r === C.WFBitMapT || r === C.WFSyncUUID || r === C.SyncTarget;
+      });
+      if (busy) {
+        this.peerVolume(p, v.volume).repl = C.PausedSyncT;
+        this.log('info', `${p.name}: volume ${v.volume}: resync from ${p.name} waits until the resync from ${busy.name} is done`);
         return true;
-      default: {
-        const message = 'message' in d && typeof d.message === 'string' ? d.message : d.kind;
-        this.refuseConnection(p, message);
-        return false;
       }
     }
+    this.beginSync(p, v, direction);
+    return true;
+  }
+
+  private refuseAsTargetBusy(p: PeerState, v: LocalVolume): boolean {
+    this.refuseConnection(p, `volume ${v.volume}: would be sync source without UpToDate data; retrying later`);
+    this.emit({ type: 'link', peer: p.name, action: 'connect' });
+    const q = this.peers.get(p.name)!;
+    q.conn = C.WFConnection;
+    return false;
+  }
+
+  /** Connections parked in PausedSyncT get a fresh handshake once the running resync is done. */
+  private resumeParkedSyncs(v: LocalVolume): void {
+    for (const q of this.peers.values()) {
+      if (q.conn !== C.Connected || this.peerVolume(q, v.volume).repl !== C.PausedSyncT) continue;
+      this.log('info', `${q.name}: volume ${v.volume}: reconnecting to decide again after the resync`);
+      this.rehandshake(q, 'resync finished, deciding again');
+    }
+  }
+
+  private rehandshake(q: PeerState, reason: string): void {
+    this.emit({ type: 'link', peer: q.name, action: 'disconnect' });
+    this.linkDown(q.name, reason, C.Unconnected);
+    this.emit({ type: 'link', peer: q.name, action: 'connect' });
   }
 
   /** A Secondary in sync with a Primary tracks the Primary's current UUID, so a later reconnect is a no-sync. */
@@ -887,16 +954,27 @@ export class ReplicationCore {
         this.log('warn', `volume ${vn}: resync from ${name} interrupted; ${v.bitmaps.get(name)!.countSet()} blocks still to sync`);
         this.persistBitmap(v, name, true, () => undefined);
       }
-      if (wasConnected && this.role === Role.Primary && v.uuids.bitmap === 0n) {
+      if (wasConnected && this.role === Role.Primary) {
         // Losing a peer's data while Primary starts a new generation; from now on the
         // bitmap records what the peer misses.
-        this.setUuids(v, newCurrentUuid(v.uuids, this.deps.randomU64, true).uuids, `lost ${name}`);
+        this.setUuids(v, this.newGeneration(v.uuids), `lost ${name}`);
       }
       if (wasConnected && this.role === Role.Primary) this.persistBitmap(v, name, true, () => undefined);
     }
-    if (peerWasPrimary) this.log('info', `${name}: peer( Primary -> Unknown )`);
+    if (peerWasPrimary) {
+      this.log('info', `${name}: peer( Primary -> Unknown )`);
+      for (const [key] of this.inFlightMarks) if (key.startsWith(`${name}:`)) this.inFlightMarks.delete(key);
+      // Writes of the lost Primary may have reached some Secondaries and not others:
+      // a fresh handshake with each connected peer we hold marks for reconciles them.
+      for (const q of this.peers.values()) {
+        if (q === p || q.conn !== C.Connected) continue;
+        const marked = this.volumeNumbers().some((vn) => this.volumes.get(vn)!.bitmaps.get(q.name)!.countSet() > 0);
+        if (marked) this.rehandshake(q, `${name} was Primary and is gone; reconciling its in-flight writes`);
+      }
+    }
     // Writes and flushes waiting for this peer no longer do.
     for (const w of [...this.appWrites.values()]) {
+      w.holders.delete(name);
       if (w.waitingPeers.delete(name)) {
         this.volumes.get(w.volume)!.bitmaps.get(name)!.setRange(w.offset, w.length);
         this.maybeCompleteWrite(w);
@@ -950,6 +1028,8 @@ export class ReplicationCore {
       case 'write-ack':
       case 'neg-ack':
         return this.receiveAck(p, m.type, m.id);
+      case 'peer-ack':
+        return this.receivePeerAck(p, m.ids, m.holders);
       case 'barrier':
         p.pendingBarriers.push(m.epoch);
         return this.maybeAckBarrier(p);
@@ -1107,6 +1187,7 @@ export class ReplicationCore {
       bitmapWritesPending: 0,
       extents,
       id: this.nextWriteId++,
+      holders: new Set(),
     };
     this.appWrites.set(w.id, w);
     this.io(
@@ -1129,6 +1210,7 @@ export class ReplicationCore {
         pv.sentKiB += data.length / 1024;
         p.transferLog.push({ volume: v.volume, offset, length: data.length, epoch: p.epoch });
         if (this.cfg.protocol !== 'A') w.waitingPeers.add(p.name);
+        w.holders.add(p.name);
         if (++p.epochWrites >= this.cfg.maxEpochSize) this.closeEpoch(p);
       } else {
         // The peer cannot get this write now: remember the blocks for the next resync.
@@ -1160,6 +1242,29 @@ export class ReplicationCore {
     if (!w.localDone || w.waitingPeers.size > 0 || w.bitmapWritesPending > 0) return;
     if (!this.appWrites.delete(w.id)) return;
     this.emit({ type: 'app-done', reqId: w.reqId, ok: w.ok, error: w.ok ? undefined : 'write failed' });
+    if (this.peers.size > 1 && w.holders.size > 0 && this.cfg.protocol !== 'A') this.queuePeerAck(w.id, [...w.holders].sort());
+  }
+
+  private readonly peerAckQueue = new Map<string, number[]>();
+
+  /** Peer acks go out in batches, grouped by the set of nodes that hold the writes. */
+  private queuePeerAck(id: number, holders: string[]): void {
+    const key = holders.join(',');
+    const ids = this.peerAckQueue.get(key) ?? [];
+    ids.push(id);
+    this.peerAckQueue.set(key, ids);
+    if (ids.length >= 256) this.flushPeerAcks();
+  }
+
+  private flushPeerAcks(): void {
+    for (const [key, ids] of this.peerAckQueue) {
+      const holders = key.split(',');
+      for (const h of holders) {
+        const p = this.peers.get(h);
+        if (p && p.conn === C.Connected) this.send(p, { type: 'peer-ack', ids, holders });
+      }
+    }
+    this.peerAckQueue.clear();
   }
 
   private receiveAck(p: PeerState, kind: 'recv-ack' | 'write-ack' | 'neg-ack', id: number): void {
@@ -1214,6 +1319,11 @@ export class ReplicationCore {
     if (m.offset + data.length > v.sizeBytes) return this.protocolError(p, `write beyond the end of volume ${m.volume}`);
     if (this.cfg.protocol === 'B') this.send(p, { type: 'recv-ack', volume: m.volume, id: m.id });
     pv.receivedKiB += data.length / 1024;
+    if (this.peers.size > 1) {
+      // Until the Primary says who else holds this write, the other peers may miss it.
+      for (const q of this.peers.values()) if (q !== p) v.bitmaps.get(q.name)!.setRange(m.offset, data.length);
+      this.inFlightMarks.set(`${p.name}:${m.id}`, { volume: m.volume, offset: m.offset, length: data.length });
+    }
     p.epochsInFlight.set(m.epoch, (p.epochsInFlight.get(m.epoch) ?? 0) + 1);
     v.locks.acquire(m.offset, data.length, () => {
       this.io(
@@ -1232,6 +1342,22 @@ export class ReplicationCore {
         },
       );
     });
+  }
+
+  private readonly inFlightMarks = new Map<string, { volume: number; offset: number; length: number }>();
+
+  private receivePeerAck(p: PeerState, ids: number[], holders: string[]): void {
+    for (const id of ids) {
+      const mark = this.inFlightMarks.get(`${p.name}:${id}`);
+      if (!mark) continue;
+      this.inFlightMarks.delete(`${p.name}:${id}`);
+      const v = this.volumes.get(mark.volume);
+      if (!v) continue;
+      for (const h of holders) {
+        if (h === this.cfg.self.name || h === p.name) continue;
+        v.bitmaps.get(h)?.clearRange(mark.offset, mark.length);
+      }
+    }
   }
 
   /** A barrier is acked once every write of its epoch and before is done and flushed. */
@@ -1467,6 +1593,7 @@ export class ReplicationCore {
         this.persistBitmap(v, p.name, false, () => undefined);
         pv.peerDisk = D.UpToDate;
         this.adoptPeerGenerationIfInSync(p, v);
+        this.resumeParkedSyncs(v);
       },
     );
   }
@@ -1577,6 +1704,7 @@ export class ReplicationCore {
   private tick(nowMs: number): void {
     const elapsedMs = this.nowMs === 0 ? 100 : Math.max(0, nowMs - this.nowMs);
     this.nowMs = nowMs;
+    this.flushPeerAcks();
     for (const p of this.peers.values()) {
       if (p.conn !== C.Connected) continue;
       // Close epochs that have writes, so transfer logs stay short and barriers flow.
