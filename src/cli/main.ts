@@ -90,6 +90,21 @@ export function buildProgram(): Command {
   resourceVerb('secondary', 'demote the resource to Secondary').action((res: string) =>
     sendVerb(program, 'secondary', [res], {}),
   );
+  resourceVerb('connect', 'connect to the peers (after disconnect, or to resolve a split brain)')
+    .option('--discard-my-data', 'this node is the split-brain victim: take the peer\'s data')
+    .option('--peer <name>', 'only this peer')
+    .action((res: string, o: { discardMyData?: boolean; peer?: string }) =>
+      sendVerb(program, 'connect', [res], { discardMyData: o.discardMyData === true, ...(o.peer ? { peer: o.peer } : {}) }),
+    );
+  resourceVerb('disconnect', 'disconnect from the peers and stay StandAlone')
+    .option('--peer <name>', 'only this peer')
+    .action((res: string, o: { peer?: string }) => sendVerb(program, 'disconnect', [res], o.peer ? { peer: o.peer } : {}));
+  resourceVerb('invalidate', 'discard the local data and resync everything from a peer').action((res: string) =>
+    sendVerb(program, 'invalidate', [res], {}),
+  );
+  resourceVerb('verify', 'compare the data with a peer block by block (needs verify-alg)')
+    .option('--peer <name>', 'only this peer')
+    .action((res: string, o: { peer?: string }) => sendVerb(program, 'verify', [res], o.peer ? { peer: o.peer } : {}));
   resourceVerb('device', 'print the path of the local block device of the resource')
     .option('--volume <n>', 'volume number', '0')
     .action((res: string, o: { volume: string }) => sendVerb(program, 'device', [res], { volume: o.volume }));

@@ -3,14 +3,14 @@
 // volume that stays connectable across role changes and refuses I/O while Secondary.
 
 import type { ExportDirectory, ExportLookup } from '../runtime/nbd/block-export.js';
-import type { GatedExport } from './gated-export.js';
+import type { BlockExport } from '../runtime/nbd/block-export.js';
 
 export const publicExportName = (resource: string, volume: number): string =>
   volume === 0 ? resource : `${resource}/${volume}`;
 export const deviceExportName = (resource: string, volume: number): string => `${resource}@device/${volume}`;
 
 interface Entry {
-  export: GatedExport;
+  export: BlockExport;
   /** Public exports ask this at connect time; the device export never refuses at connect. */
   refusal: () => string | null;
   listed: boolean;
@@ -19,7 +19,7 @@ interface Entry {
 export class VolumeExportDirectory implements ExportDirectory {
   private readonly entries = new Map<string, Entry>();
 
-  register(name: string, exp: GatedExport, opts: { refusal: () => string | null; listed: boolean }): void {
+  register(name: string, exp: BlockExport, opts: { refusal: () => string | null; listed: boolean }): void {
     this.entries.set(name, { export: exp, refusal: opts.refusal, listed: opts.listed });
   }
 

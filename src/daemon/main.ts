@@ -89,8 +89,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     nbdTcp,
     nbd,
     directory,
-    log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
     localDevices: opts.localDevices ?? true,
+    linkLogger: log,
   };
 
   const resources = new Map<string, ResourceRuntime>();
@@ -106,8 +107,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
         throw err;
       }
       const me = hostFor(r, nodeName);
-      const peers = r.hosts.filter((h) => h !== me).map((h) => h.names[0]!);
-      resources.set(r.name, new ResourceRuntime(r, volumes, me.nodeId, peers, env));
+      resources.set(r.name, new ResourceRuntime(r, volumes, me, env));
     }
   }
 
@@ -206,6 +206,14 @@ async function runVerb(r: ResourceRuntime, req: ControlRequest): Promise<Command
       return r.secondary();
     case 'device':
       return r.device(Number(req.options.volume ?? 0));
+    case 'connect':
+      return r.connect(req.options.discardMyData === true, typeof req.options.peer === 'string' ? req.options.peer : null);
+    case 'disconnect':
+      return r.disconnect(typeof req.options.peer === 'string' ? req.options.peer : null);
+    case 'invalidate':
+      return r.invalidate();
+    case 'verify':
+      return r.verify(typeof req.options.peer === 'string' ? req.options.peer : null);
     default:
       return null;
   }

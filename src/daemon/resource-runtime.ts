@@ -1,20 +1,25 @@
-// One resource on this node, wired: the pure ResourceCore decides, this module does
-// the I/O its effects ask for (metadata writes, NBD exports, the local block device).
-// Commands on one resource run one at a time.
+// One resource on this node, wired: the pure ReplicationCore decides, this module does
+// the I/O its effects ask for (data and metadata on the backing device, messages to
+// the peers over the PeerLink, NBD exports, the local block device, handlers) and
+// feeds completions, peer messages and ticks back in as events.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import type { ResourceConfig, VolumeConfig } from '../config/drbd/model.js';
-import { optionBool } from '../config/drbd/index.js';
-import { ResourceCore, type PersistentVolumeState, type ResourceEffect } from '../volume/resource-core.js';
-import { Role } from '../volume/states.js';
+import { randomBytes, createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import type { ResourceConfig, VolumeConfig, HostConfig } from '../config/drbd/model.js';
+import { optionBool, optionInt, optionString } from '../config/drbd/index.js';
+import { ReplicationCore, type ReplicationEffect, type Command, type ReplicationConfig } from '../volume/replication-core.js';
+import { ConnectionState as C, Role } from '../volume/states.js';
 import { StateChangeResult as SS, formatStateChangeFailure, isSuccess } from '../volume/state-results.js';
-import type { DeviceCounters, ResourceStatus } from '../volume/status-format.js';
+import type { ResourceStatus, PeerDeviceStatus } from '../volume/status-format.js';
 import type { FencingPolicy } from '../volume/state-rules.js';
-import { createMetadata, readMetadata, writeSuperblock, dataWindow } from '../runtime/metadata-store.js';
-import type { Superblock } from '../volume/metadata.js';
-import { FileBlockExport } from '../runtime/nbd/file-export.js';
+import type { AfterSbPolicy } from '../volume/after-split-brain.js';
+import { parsePeerMessage } from '../volume/message-schema.js';
+import type { PeerMessage } from '../volume/messages.js';
+import { SyncProgress } from '../volume/sync-progress.js';
+import { createMetadata } from '../runtime/metadata-store.js';
+import { PeerLink } from '../runtime/peer/link.js';
 import type { NbdServer } from '../runtime/nbd/server.js';
 import {
   createLocalDevice,
@@ -24,8 +29,9 @@ import {
   flushDeviceBuffers,
   type LocalDevice,
 } from '../runtime/local-device.js';
-import { GatedExport, emptyCounters } from './gated-export.js';
 import { VolumeExportDirectory, deviceExportName, publicExportName } from './export-directory.js';
+import { ReplicatedExport, type VolumeRequests } from './replicated-export.js';
+import { VolumeIo } from './volume-io.js';
 
 export interface CommandOutcome {
   exitCode: number;
@@ -36,42 +42,68 @@ export interface CommandOutcome {
 const ok = (stdout = ''): CommandOutcome => ({ exitCode: 0, stdout, stderr: '' });
 const fail = (exitCode: number, message: string): CommandOutcome => ({ exitCode, stdout: '', stderr: message + '\n' });
 
+export interface RuntimeLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
 export interface RuntimeEnv {
   stateDir: string;
   nbdSocket: string;
   nbdTcp: { host: string; port: number } | null;
   nbd: NbdServer;
   directory: VolumeExportDirectory;
-  log: { info(msg: string): void; warn(msg: string): void };
-  /** Set up the local block device (nbdfuse + loop); tests of the pure parts may turn it off. */
+  log: RuntimeLog;
+  /** Set up the local block device (nbdfuse + loop); the CLI always does. */
   localDevices: boolean;
+  /** The pino logger for the peer link (structured). */
+  linkLogger: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
 }
 
 interface AttachedVolume {
-  config: VolumeConfig;
-  superblock: Superblock;
-  data: FileBlockExport;
-  publicExport: GatedExport;
-  deviceExport: GatedExport;
-  counters: DeviceCounters;
+  io: VolumeIo;
+  publicExport: ReplicatedExport;
+  deviceExport: ReplicatedExport;
   device: LocalDevice | null;
 }
 
 const WRONG_MEDIUM = 'Wrong medium type';
+const tickMs = 100;
+
+interface PeerInfo {
+  name: string;
+  nodeId: number;
+  host: HostConfig;
+  /** Bitmap slot of this peer in our metadata. */
+  slot: number;
+}
 
 export class ResourceRuntime {
-  private core: ResourceCore;
+  private core: ReplicationCore | null = null;
   private readonly attached = new Map<number, AttachedVolume>();
+  private link: PeerLink | null = null;
+  private ticker: NodeJS.Timeout | null = null;
   private queue: Promise<unknown> = Promise.resolve();
+  private nextId = 1;
+  private readonly commandWaiters = new Map<number, (result: SS, detail: string[]) => void>();
+  private readonly appWaiters = new Map<number, (ok: boolean, data?: Buffer, error?: string) => void>();
+  private readonly ioWaits = new Set<Promise<unknown>>();
+  private readonly progress = new Map<string, SyncProgress>();
+  private readonly peers: PeerInfo[];
+  private readonly selfNodeId: number;
 
   constructor(
     readonly config: ResourceConfig,
     private readonly volumes: VolumeConfig[],
-    private readonly nodeId: number | null,
-    private readonly peerNames: string[],
+    private readonly self: HostConfig,
     private readonly env: RuntimeEnv,
   ) {
-    this.core = this.newCore();
+    const hosts = config.hosts;
+    this.selfNodeId = self.nodeId ?? hosts.indexOf(self);
+    this.peers = hosts
+      .filter((h) => h !== self)
+      .map((h, slot) => ({ name: h.names[0]!, nodeId: h.nodeId ?? hosts.indexOf(h), host: h, slot }));
   }
 
   get name(): string {
@@ -79,21 +111,45 @@ export class ResourceRuntime {
   }
 
   get isUp(): boolean {
-    return this.attached.size > 0;
+    return this.core !== null;
   }
 
-  private newCore(): ResourceCore {
-    const fencingWord = this.config.disk.get('fencing')?.words[0] ?? this.config.net.get('fencing')?.words[0];
-    const fencing: FencingPolicy =
-      fencingWord === 'resource-only' || fencingWord === 'resource-and-stonith' ? fencingWord : 'dont-care';
-    return new ResourceCore(this.config.name, {
-      // No peer links yet: the resource behaves as a StandAlone node.
-      hasNetConfig: false,
-      allowTwoPrimaries: optionBool(this.config.net, 'allow-two-primaries', false),
-      fencing,
-      verifyAlg: this.config.net.get('verify-alg')?.words[0] ?? '',
-    });
+  get currentRole(): Role {
+    return this.core?.currentRole ?? Role.Secondary;
   }
+
+  // ---------------------------------------------------------------- configuration
+
+  private coreConfig(): ReplicationConfig {
+    const net = this.config.net;
+    const disk = this.config.disk;
+    const fencingWord = optionString(disk, 'fencing', null) ?? optionString(net, 'fencing', 'dont-care');
+    const fencing: FencingPolicy = fencingWord === 'resource-only' || fencingWord === 'resource-and-stonith' ? fencingWord : 'dont-care';
+    const rr = optionString(net, 'rr-conflict', 'disconnect');
+    return {
+      resource: this.name,
+      self: { name: this.self.names[0]!, nodeId: this.selfNodeId },
+      peers: this.peers.map((p) => ({ name: p.name, nodeId: p.nodeId })),
+      protocol: this.config.protocol,
+      allowTwoPrimaries: optionBool(net, 'allow-two-primaries', false),
+      fencing,
+      afterSb0pri: optionString(net, 'after-sb-0pri', 'disconnect') as AfterSbPolicy,
+      afterSb1pri: optionString(net, 'after-sb-1pri', 'disconnect') as AfterSbPolicy,
+      afterSb2pri: optionString(net, 'after-sb-2pri', 'disconnect') as AfterSbPolicy,
+      alwaysAsbp: optionBool(net, 'always-asbp', false),
+      rrConflict: rr === 'violently' || rr === 'call-pri-lost' ? rr : 'disconnect',
+      verifyAlg: optionString(net, 'verify-alg', ''),
+      csumsAlg: optionString(net, 'csums-alg', ''),
+      maxEpochSize: optionInt(net, 'max-epoch-size', 2048),
+      alExtents: Math.min(6433, optionInt(disk, 'al-extents', 1237)),
+      resyncRequestBytes: 1024 * 1024,
+      resyncInflightBytesMax: 16 * 1024 * 1024,
+      // resync-rate is KiB/s in drbd.conf; 0 (unset) means as fast as the link allows.
+      resyncRateKiBps: disk.has('resync-rate') ? optionInt(disk, 'resync-rate', 0) : 0,
+    };
+  }
+
+  // ---------------------------------------------------------------- command plumbing
 
   /** Run commands on this resource one after another. */
   private serial<T>(op: () => Promise<T>): Promise<T> {
@@ -101,6 +157,144 @@ export class ResourceRuntime {
     this.queue = next.catch(() => undefined);
     return next;
   }
+
+  private async command(command: Command, openCount = 0): Promise<{ result: SS; detail: string[] }> {
+    const core = this.core;
+    if (!core) return { result: SS.UnknownError, detail: ['not up'] };
+    const cmdId = this.nextId++;
+    const done = new Promise<{ result: SS; detail: string[] }>((resolve) => {
+      this.commandWaiters.set(cmdId, (result, detail) => resolve({ result, detail }));
+    });
+    this.apply(core.step({ type: 'command', cmdId, command, openCount }));
+    return done;
+  }
+
+  readonly requests: VolumeRequests = {
+    read: (volume, offset, length) =>
+      this.appRequest((reqId) => ({ type: 'app-read', reqId, volume, offset, length })).then((d) => d ?? Buffer.alloc(0)),
+    write: (volume, offset, data, fua) => this.appRequest((reqId) => ({ type: 'app-write', reqId, volume, offset, data, fua })).then(() => undefined),
+    flush: (volume) => this.appRequest((reqId) => ({ type: 'app-flush', reqId, volume })).then(() => undefined),
+  };
+
+  private appRequest(make: (reqId: number) => Parameters<ReplicationCore['step']>[0]): Promise<Buffer | undefined> {
+    const core = this.core;
+    if (!core) return Promise.reject(new Error(`${this.name} is down`));
+    const reqId = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.appWaiters.set(reqId, (okay, data, error) => (okay ? resolve(data) : reject(new Error(error ?? 'I/O error'))));
+      this.apply(core.step(make(reqId)));
+    });
+  }
+
+  /** Carry out effects in order; I/O completions come back as io-done events. */
+  private apply(effects: ReplicationEffect[]): void {
+    const core = this.core;
+    if (!core) return;
+    for (const e of effects) {
+      switch (e.type) {
+        case 'send': {
+          const peer = this.peers.find((p) => p.name === e.peer);
+          if (peer && this.link) this.link.send(peer.nodeId, e.message as unknown as Record<string, unknown> & { type: string }, e.payload);
+          break;
+        }
+        case 'disk-write':
+          this.io(e.opId, () => this.vol(e.volume).io.data.write(e.offset, e.data, e.fua));
+          break;
+        case 'disk-read':
+          this.io(e.opId, () => this.vol(e.volume).io.data.read(e.offset, e.length));
+          break;
+        case 'disk-flush':
+          this.io(e.opId, () => this.vol(e.volume).io.data.flush());
+          break;
+        case 'write-superblock':
+          this.io(e.opId, () => this.vol(e.volume).io.writeSuperblock(e.uuids, e.flags));
+          break;
+        case 'write-bitmap': {
+          const slot = this.peers.find((p) => p.name === e.peer)?.slot ?? 0;
+          this.io(e.opId, () => this.vol(e.volume).io.writeBitmap(slot, e.bytes, e.flushDataFirst));
+          break;
+        }
+        case 'write-al':
+          this.io(e.opId, () => this.vol(e.volume).io.writeAl(e.blockIndex, e.bytes));
+          break;
+        case 'app-done': {
+          const w = this.appWaiters.get(e.reqId);
+          this.appWaiters.delete(e.reqId);
+          w?.(e.ok, e.data, e.error);
+          break;
+        }
+        case 'command-done': {
+          const w = this.commandWaiters.get(e.cmdId);
+          this.commandWaiters.delete(e.cmdId);
+          w?.(e.result, e.detail);
+          break;
+        }
+        case 'link': {
+          const peer = this.peers.find((p) => p.name === e.peer);
+          if (!peer || !this.link) break;
+          if (e.action === 'connect') this.link.connect(peer.nodeId);
+          else this.link.disconnect(peer.nodeId, 'requested by the replication core');
+          break;
+        }
+        case 'export':
+          for (const a of this.attached.values()) {
+            if (!e.enabled) this.env.nbd.disconnectExport(a.publicExport.name);
+            // The page cache above the device must not outlive a role change.
+            if (a.device) void flushDeviceBuffers(a.device.path);
+          }
+          break;
+        case 'handler':
+          this.runHandler(e.name, e.peer);
+          break;
+        case 'log':
+          if (e.level === 'error') this.env.log.error(e.message);
+          else if (e.level === 'warn') this.env.log.warn(e.message);
+          else this.env.log.info(e.message);
+          break;
+      }
+    }
+  }
+
+  private vol(volume: number): AttachedVolume {
+    const a = this.attached.get(volume);
+    if (!a) throw new Error(`${this.name}: volume ${volume} is not attached`);
+    return a;
+  }
+
+  private io(opId: number, op: () => Promise<unknown>): void {
+    const p = op().then(
+      (data) => this.deliverIo(opId, true, Buffer.isBuffer(data) ? data : undefined),
+      (err: Error) => {
+        this.env.log.error(`${this.name}: local I/O error: ${err.message}`);
+        this.deliverIo(opId, false);
+      },
+    );
+    this.ioWaits.add(p);
+    void p.finally(() => this.ioWaits.delete(p));
+  }
+
+  private deliverIo(opId: number, okay: boolean, data?: Buffer): void {
+    const core = this.core;
+    if (!core) return;
+    this.apply(core.step({ type: 'io-done', opId, ok: okay, data }));
+  }
+
+  /** DRBD's handlers section: run the configured command with DRBD's environment. */
+  private runHandler(name: string, peer: string): void {
+    const cmd = optionString(this.config.handlers, name, null);
+    if (!cmd) {
+      this.env.log.info(`${this.name}: no '${name}' handler configured (peer ${peer})`);
+      return;
+    }
+    const child = spawn('/bin/sh', ['-c', cmd], {
+      stdio: 'ignore',
+      env: { ...process.env, DRBD_RESOURCE: this.name, DRBD_PEER: peer, DRBD_PEERS: peer, DRBD_MINOR: String(this.volumes[0]?.minor ?? 0) },
+    });
+    child.on('error', (err) => this.env.log.error(`${this.name}: handler ${name} could not start: ${err.message}`));
+    child.on('exit', (code) => this.env.log.info(`${this.name}: handler ${name} exited with ${code}`));
+  }
+
+  // ---------------------------------------------------------------- verbs
 
   createMd(force: boolean): Promise<CommandOutcome> {
     return this.serial(async () => {
@@ -113,9 +307,9 @@ export class ResourceRuntime {
         await createMetadata({
           resource: this.name,
           volume: v,
-          maxPeers: Math.max(1, this.peerNames.length),
+          maxPeers: Math.max(1, this.peers.length),
           force,
-          nodeId: this.nodeId,
+          nodeId: this.selfNodeId,
           randomBytes: (n: number) => randomBytes(n),
           out: (line: string) => lines.push(line),
         });
@@ -127,39 +321,53 @@ export class ResourceRuntime {
   up(): Promise<CommandOutcome> {
     return this.serial(async () => {
       if (this.isUp) return fail(10, `${this.name}: Failure: (161) Minor or volume exists already (delete it first)`);
-      this.core = this.newCore();
+      const core = new ReplicationCore(this.coreConfig(), {
+        digest: (alg, data) => createHash(alg === 'crc32c' ? 'sha1' : alg).update(data).digest('hex'),
+        randomU64: () => randomBytes(8).readBigUInt64BE(0),
+      });
+      this.core = core;
       try {
-        for (const v of this.volumes) await this.attachVolume(v);
+        for (const v of this.volumes) await this.attachVolume(core, v);
+        await this.startLink();
       } catch (err) {
-        await this.detachAll();
+        await this.teardown();
         throw err;
       }
+      this.ticker = setInterval(() => this.tick(), tickMs);
+      this.ticker.unref();
+      // DRBD's up = attach + connect: peers with an address are connected right away.
+      const reachable = this.peers.filter((p) => p.host.address !== null);
+      for (const p of reachable) await this.command({ kind: 'connect', peer: p.name, discardMyData: false });
       return ok();
     });
   }
 
-  private async attachVolume(v: VolumeConfig): Promise<void> {
-    if (v.disk === null) throw new Error(`${this.name}/${v.volume}: diskless volumes need a peer, which this version does not support yet`);
-    const { superblock, layout } = await readMetadata(v, { resource: this.name });
-    const window = dataWindow(v, layout);
-    const data = await FileBlockExport.open(v.disk, {
-      name: publicExportName(this.name, v.volume),
-      offsetBytes: window.offsetBytes,
-      sizeBytes: window.sizeBytes,
-    });
-    const counters = emptyCounters();
-    const roleGate = {
-      refusal: (): string | null =>
-        this.core.currentRole === Role.Primary ? null : `${WRONG_MEDIUM}: ${this.name} is Secondary on this node`,
-    };
-    const publicExport = new GatedExport(publicExportName(this.name, v.volume), data, roleGate, counters);
-    const deviceExport = new GatedExport(deviceExportName(this.name, v.volume), data, roleGate, counters);
-    const attached: AttachedVolume = { config: v, superblock, data, publicExport, deviceExport, counters, device: null };
+  private async attachVolume(core: ReplicationCore, v: VolumeConfig): Promise<void> {
+    if (v.disk === null) throw new Error(`${this.name}/${v.volume}: diskless volumes are not supported yet`);
+    const io = await VolumeIo.open(this.name, v, publicExportName(this.name, v.volume));
+    const refusal = (): string | null =>
+      this.core?.currentRole === Role.Primary ? null : `${WRONG_MEDIUM}: ${this.name} is Secondary on this node`;
+    const publicExport = new ReplicatedExport(publicExportName(this.name, v.volume), `${this.name} volume ${v.volume}`, io.sizeBytes, v.volume, this.requests, refusal);
+    const deviceExport = new ReplicatedExport(deviceExportName(this.name, v.volume), `${this.name} volume ${v.volume} (local device)`, io.sizeBytes, v.volume, this.requests, refusal);
+    const attached: AttachedVolume = { io, publicExport, deviceExport, device: null };
     this.attached.set(v.volume, attached);
-    await this.apply(this.core.step({ type: 'attach', volume: v.volume, persistent: persistentOf(superblock) }).effects);
+    const bitmaps = new Map<string, Buffer | null>();
+    for (const p of this.peers) bitmaps.set(p.name, await io.readBitmap(p.slot));
+    const sb = io.superblock;
+    this.apply(
+      core.step({
+        type: 'attach',
+        volume: v.volume,
+        sizeBytes: io.sizeBytes,
+        uuids: { current: sb.uuids.current, bitmap: sb.uuids.bitmap, history: [sb.uuids.history[0], sb.uuids.history[1]] },
+        flags: sb.flags,
+        bitmaps,
+        hotExtents: await io.hotExtents(),
+      }),
+    );
     this.env.directory.register(publicExport.name, publicExport, {
       refusal: () =>
-        this.core.currentRole === Role.Primary
+        this.core?.currentRole === Role.Primary
           ? null
           : `${WRONG_MEDIUM} (${this.name} is Secondary on this node; promote it with 'safeside primary ${this.name}')`,
       listed: true,
@@ -178,30 +386,129 @@ export class ResourceRuntime {
     }
   }
 
+  private async startLink(): Promise<void> {
+    const reachable = this.peers.filter((p) => p.host.address !== null);
+    if (reachable.length === 0) return;
+    if (!this.self.address) {
+      this.env.log.warn(`${this.name}: this node's 'on ${this.self.names[0]}' section has no address; peers cannot connect`);
+      return;
+    }
+    const alg = optionString(this.config.net, 'cram-hmac-alg', null);
+    const secret = optionString(this.config.net, 'shared-secret', null);
+    const seconds = (key: string, dfltTenths: number): number => optionInt(this.config.net, key, dfltTenths) * 100;
+    const link = new PeerLink({
+      resource: this.name,
+      self: { nodeId: this.selfNodeId, name: this.self.names[0]!, address: { host: this.self.address.host, port: this.self.address.port } },
+      peers: reachable.map((p) => ({ nodeId: p.nodeId, name: p.name, address: { host: p.host.address!.host, port: p.host.address!.port } })),
+      auth: alg && secret !== null ? { alg, secret } : null,
+      connectIntervalMs: optionInt(this.config.net, 'connect-int', 10) * 1000,
+      pingIntervalMs: optionInt(this.config.net, 'ping-int', 10) * 1000,
+      pingTimeoutMs: seconds('ping-timeout', 5),
+      timeoutMs: seconds('timeout', 60),
+      logger: this.env.linkLogger,
+    });
+    for (const p of reachable) link.disconnect(p.nodeId, 'waiting for connect');
+    const byId = (id: number): PeerInfo | undefined => this.peers.find((p) => p.nodeId === id);
+    link.on('connected', (id) => {
+      const p = byId(id);
+      if (p && this.core) this.apply(this.core.step({ type: 'link-up', peer: p.name, resolveConflicts: this.selfNodeId < p.nodeId }));
+    });
+    link.on('disconnected', (id, reason) => {
+      const p = byId(id);
+      if (p && this.core) this.apply(this.core.step({ type: 'link-down', peer: p.name, reason }));
+    });
+    link.on('refused', (id, reason) => this.env.log.warn(`${this.name}: peer ${byId(id)?.name ?? id} refused: ${reason}`));
+    link.on('message', (id, header, payload) => {
+      const p = byId(id);
+      if (!p || !this.core) return;
+      const parsed = parsePeerMessage(header, payload);
+      if (!parsed.ok) {
+        // A peer's bytes never crash the daemon: drop the connection and say why.
+        this.env.log.error(`${this.name}: ${p.name}: protocol error: ${parsed.problem}; reconnecting`);
+        link.disconnect(id, 'protocol error');
+        this.apply(this.core.step({ type: 'link-down', peer: p.name, reason: `protocol error: ${parsed.problem}` }));
+        link.connect(id);
+        return;
+      }
+      this.apply(this.core.step({ type: 'message', peer: p.name, message: parsed.message as PeerMessage, payload }));
+    });
+    this.link = link;
+    await link.start();
+  }
+
+  private tick(): void {
+    const core = this.core;
+    if (!core) return;
+    const now = Math.round(performance.now());
+    this.apply(core.step({ type: 'tick', nowMs: now }));
+    this.updateProgress(now);
+  }
+
+  /** Sync progress per peer and volume, for status --proc/--json (DRBD's rate marks). */
+  private updateProgress(now: number): void {
+    const core = this.core!;
+    for (const p of this.peers) {
+      const snap = core.peerSnapshot(p.name);
+      if (!snap) continue;
+      for (const v of snap.volumes) {
+        const key = `${p.name}/${v.volume}`;
+        const syncing = v.repl === C.SyncSource || v.repl === C.SyncTarget;
+        if (!syncing) {
+          this.progress.delete(key);
+          continue;
+        }
+        let prog = this.progress.get(key);
+        if (!prog) {
+          prog = new SyncProgress({ totalBits: Math.max(v.resyncTotalBits, v.outOfSyncBits), startMs: now });
+          this.progress.set(key, prog);
+        }
+        prog.update(Math.min(v.outOfSyncBits, Math.max(v.resyncTotalBits, v.outOfSyncBits)), now);
+      }
+    }
+  }
+
   down(): Promise<CommandOutcome> {
     return this.serial(async () => {
       if (!this.isUp) return ok();
-      if (this.core.currentRole === Role.Primary) {
+      if (this.currentRole === Role.Primary) {
         const demoted = await this.demote();
         if (demoted.exitCode !== 0) return demoted;
       }
-      await this.detachAll();
+      await this.command({ kind: 'disconnect', peer: null });
+      await this.teardown();
       return ok();
     });
   }
 
-  private async detachAll(): Promise<void> {
+  /** Persist bitmaps, stop the link and timers, remove devices and exports, close files. */
+  private async teardown(): Promise<void> {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+    await this.link?.stop().catch(() => undefined);
+    this.link = null;
+    await Promise.allSettled([...this.ioWaits]);
+    const core = this.core;
     for (const a of [...this.attached.values()].reverse()) {
       this.env.directory.unregister(a.publicExport.name);
       this.env.directory.unregister(a.deviceExport.name);
-      if (a.device) await removeLocalDevice(this.env.stateDir, a.device);
+      if (a.device) await removeLocalDevice(this.env.stateDir, a.device).catch((err: Error) => this.env.log.error(err.message));
       this.env.nbd.disconnectExport(a.publicExport.name);
       this.env.nbd.disconnectExport(a.deviceExport.name);
-      await a.data.flush();
-      await a.data.close();
-      this.core.step({ type: 'detach', volume: a.config.volume });
-      this.attached.delete(a.config.volume);
+      if (core) {
+        for (const p of this.peers) {
+          const bytes = core.bitmapBytes(a.io.config.volume, p.name);
+          if (bytes) await a.io.writeBitmap(p.slot, bytes, true).catch((err: Error) => this.env.log.error(err.message));
+        }
+      }
+      await a.io.close().catch(() => undefined);
     }
+    this.attached.clear();
+    this.progress.clear();
+    for (const [, w] of this.appWaiters) w(false, undefined, `${this.name} went down`);
+    this.appWaiters.clear();
+    for (const [, w] of this.commandWaiters) w(SS.UnknownError, ['resource went down']);
+    this.commandWaiters.clear();
+    this.core = null;
   }
 
   /** Openers that keep the resource from becoming Secondary: mounts, processes, NBD clients. */
@@ -227,10 +534,8 @@ export class ResourceRuntime {
   primary(force: boolean): Promise<CommandOutcome> {
     return this.serial(async () => {
       if (!this.isUp) return fail(10, `${this.name}: resource is not up ('safeside up ${this.name}' first)`);
-      const random = randomBytes(8).readBigUInt64BE(0);
-      const step = this.core.step({ type: 'primary', force, openCount: this.openers().count, randomU64: random });
-      if (!isSuccess(step.result)) return refused(this.name, step.result, []);
-      await this.apply(step.effects);
+      const { result } = await this.command({ kind: 'primary', force }, this.openers().count);
+      if (!isSuccess(result)) return refused(this.name, result, []);
       return ok();
     });
   }
@@ -242,40 +547,44 @@ export class ResourceRuntime {
   private async demote(): Promise<CommandOutcome> {
     if (!this.isUp) return fail(10, `${this.name}: resource is not up`);
     const openers = this.openers();
-    const step = this.core.step({ type: 'secondary', openCount: openers.count });
-    if (!isSuccess(step.result)) return refused(this.name, step.result, openers.detail);
+    if (openers.count > 0) return refused(this.name, SS.DeviceInUse, openers.detail);
     // Everything written while Primary reaches stable storage before we say Secondary.
-    for (const a of this.attached.values()) await a.data.flush();
-    await this.apply(step.effects);
+    for (const a of this.attached.values()) await this.requests.flush(a.io.config.volume).catch(() => undefined);
+    const { result } = await this.command({ kind: 'secondary' }, this.openers().count);
+    if (!isSuccess(result)) return refused(this.name, result, openers.detail);
     return ok();
   }
 
-  private async apply(effects: ResourceEffect[]): Promise<void> {
-    for (const e of effects) {
-      switch (e.type) {
-        case 'persist-metadata': {
-          const a = this.attached.get(e.volume);
-          if (!a) break;
-          a.superblock = withPersistent(a.superblock, e.persistent);
-          await writeSuperblock(a.config, a.superblock);
-          break;
-        }
-        case 'export': {
-          const a = this.attached.get(e.volume);
-          if (!a) break;
-          if (!e.enabled) {
-            this.env.nbd.disconnectExport(a.publicExport.name);
-          }
-          // The page cache above the device must not outlive a role change.
-          if (a.device) await flushDeviceBuffers(a.device.path);
-          break;
-        }
-        case 'log':
-          if (e.level === 'warn') this.env.log.warn(e.message);
-          else this.env.log.info(e.message);
-          break;
-      }
-    }
+  connect(discardMyData: boolean, peer: string | null): Promise<CommandOutcome> {
+    return this.serial(async () => {
+      if (!this.isUp) return fail(10, `${this.name}: resource is not up`);
+      const { result, detail } = await this.command({ kind: 'connect', peer, discardMyData });
+      return isSuccess(result) ? ok() : refused(this.name, result, detail);
+    });
+  }
+
+  disconnect(peer: string | null): Promise<CommandOutcome> {
+    return this.serial(async () => {
+      if (!this.isUp) return fail(10, `${this.name}: resource is not up`);
+      const { result, detail } = await this.command({ kind: 'disconnect', peer });
+      return isSuccess(result) ? ok() : refused(this.name, result, detail);
+    });
+  }
+
+  invalidate(): Promise<CommandOutcome> {
+    return this.serial(async () => {
+      if (!this.isUp) return fail(10, `${this.name}: resource is not up`);
+      const { result, detail } = await this.command({ kind: 'invalidate' });
+      return isSuccess(result) ? ok() : refused(this.name, result, detail);
+    });
+  }
+
+  verify(peer: string | null): Promise<CommandOutcome> {
+    return this.serial(async () => {
+      if (!this.isUp) return fail(10, `${this.name}: resource is not up`);
+      const { result, detail } = await this.command({ kind: 'verify', peer });
+      return isSuccess(result) ? ok() : refused(this.name, result, detail);
+    });
   }
 
   device(volume: number): CommandOutcome {
@@ -294,48 +603,64 @@ export class ResourceRuntime {
   }
 
   status(): ResourceStatus {
-    const devices = [...this.attached.values()]
-      .sort((a, b) => a.config.volume - b.config.volume)
-      .map((a) => {
-        const view = this.core.volumeViews().find((v) => v.volume === a.config.volume);
-        const open = a.device ? openerCount(deviceOpeners(a.device.path)) > 0 : false;
-        return {
-          volume: a.config.volume,
-          minor: a.config.minor,
-          disk: view!.disk,
-          sizeKiB: Math.floor(a.data.sizeBytes / 1024),
-          open: open || a.publicExport.openCount > 0,
-          counters: { ...a.counters, readKiB: Math.floor(a.counters.readKiB), writtenKiB: Math.floor(a.counters.writtenKiB) },
-          nbdUri: this.nbdUri(a.config.volume),
-        };
-      });
+    const core = this.core!;
+    const now = Math.round(performance.now());
+    const devices = core.volumeNumbers().map((vn) => {
+      const snap = core.volumeSnapshot(vn)!;
+      const a = this.attached.get(vn)!;
+      const open = a.device ? openerCount(deviceOpeners(a.device.path)) > 0 : false;
+      return {
+        volume: vn,
+        minor: a.io.config.minor,
+        disk: snap.disk,
+        sizeKiB: Math.floor(snap.sizeBytes / 1024),
+        open: open || a.publicExport.openCount > 0,
+        counters: {
+          readKiB: Math.floor(snap.readKiB),
+          writtenKiB: Math.floor(snap.writtenKiB),
+          alWrites: snap.alWrites,
+          bmWrites: snap.bmWrites,
+          upperPending: this.appWaiters.size,
+          lowerPending: this.ioWaits.size,
+        },
+        nbdUri: this.nbdUri(vn),
+      };
+    });
     return {
       name: this.name,
-      nodeId: this.nodeId,
-      role: this.core.currentRole,
+      nodeId: this.selfNodeId,
+      role: core.currentRole,
       protocol: this.config.protocol,
       devices,
-      connections: this.peerNames.map((peerName) => ({
-        peerName,
-        peerNodeId: this.config.hosts.find((h) => h.names.includes(peerName))?.nodeId ?? null,
-        connection: this.core.connectionState,
-        peerRole: Role.Unknown,
-        peerDevices: [],
-      })),
+      connections: this.peers.map((p) => {
+        const snap = core.peerSnapshot(p.name)!;
+        return {
+          peerName: p.name,
+          peerNodeId: p.nodeId,
+          connection: snap.conn,
+          peerRole: snap.peerRole,
+          peerDevices: snap.volumes.map((v): PeerDeviceStatus => {
+            const prog = this.progress.get(`${p.name}/${v.volume}`);
+            return {
+              volume: v.volume,
+              replication: v.repl,
+              peerDisk: v.peerDisk,
+              outOfSyncKiB: v.outOfSyncBits * 4,
+              sentKiB: Math.floor(v.sentKiB),
+              receivedKiB: Math.floor(v.receivedKiB),
+              sizeKiB: Math.floor((v.totalBits * 4096) / 1024),
+              ...(prog ? { sync: prog.details(now) } : {}),
+            };
+          }),
+        };
+      }),
       nbdUri: devices.length > 0 ? this.nbdUri(devices[0]!.volume) : null,
     };
   }
 
   async shutdown(): Promise<void> {
     await this.serial(async () => {
-      // A daemon stopping cleanly keeps its role on disk only as "was primary" if it was;
-      // devices are torn down so nothing dangles.
-      for (const a of this.attached.values()) {
-        if (a.device) await removeLocalDevice(this.env.stateDir, a.device).catch(() => undefined);
-        await a.data.flush().catch(() => undefined);
-        await a.data.close().catch(() => undefined);
-      }
-      this.attached.clear();
+      if (this.isUp) await this.teardown();
     });
   }
 }
@@ -351,21 +676,4 @@ function processName(pid: number): string {
   } catch {
     return '?';
   }
-}
-
-function persistentOf(sb: Superblock): PersistentVolumeState {
-  return {
-    flags: sb.flags,
-    currentUuid: sb.uuids.current,
-    bitmapUuid: sb.uuids.bitmap,
-    historyUuids: [sb.uuids.history[0], sb.uuids.history[1]],
-  };
-}
-
-function withPersistent(sb: Superblock, p: PersistentVolumeState): Superblock {
-  return {
-    ...sb,
-    flags: p.flags,
-    uuids: { ...sb.uuids, current: p.currentUuid, bitmap: p.bitmapUuid, history: [p.historyUuids[0], p.historyUuids[1]] },
-  };
 }

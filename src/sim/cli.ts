@@ -14,9 +14,10 @@ const overrides: Partial<SimOptions> = {};
 if (arg('nodes')) overrides.nodeCount = Number(arg('nodes')) as 2 | 3;
 if (arg('protocol')) overrides.protocol = arg('protocol') as 'A' | 'B' | 'C';
 const verbose = process.argv.includes('--verbose');
+if (count === 1) overrides.logLines = 20_000;
 if (process.argv.includes('--trace')) {
   overrides.trace = true;
-  overrides.logLines = 5000;
+  overrides.logLines = 50_000;
 }
 
 let failed = 0;

@@ -353,7 +353,11 @@ function runHistory(evs: Ev[], policy: AfterSbPolicies, seed: number, stats: Sim
           break;
         }
         const lost = [...tgt.seen].filter((id) => acked.has(id) && !src.seen.has(id));
+        // Resync rewrites the target's blocks: a snapshot of it taken under its old or its new current UUID is stale now.
+        const tgtCurrentBefore = m(tgt.uuids.current);
         for (const b of src.bitmap) tgt.data[b] = src.data[b]!;
+        writesUnder.set(tgtCurrentBefore, (writesUnder.get(tgtCurrentBefore) ?? 0) + 1);
+        countWrite(src);
         if (tgt.data.join() !== src.data.join()) fail(`resync left the target different: ${tgt.data} vs ${src.data}`);
         if (lost.length > 0 && !discarding) {
           if (!tgt.unbumpedWrites) fail(`resync discarded acknowledged writes ${lost} (${d.reason})`);
