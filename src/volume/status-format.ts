@@ -300,9 +300,14 @@ export function formatProc(resources: ResourceStatus[], srcversion: string): str
   const rows: { minor: number; text: string[] }[] = [];
   for (const r of resources) {
     for (const d of r.devices) {
-      const c = r.connections[0];
+      // 8.4 has one peer: show the one that is syncing, else the first.
+      const c =
+        r.connections.find((cc) => cc.peerDevices.some((p) => p.volume === d.volume && PROC_PROGRESS_STATES.has(p.replication))) ??
+        r.connections[0];
       const pd = c?.peerDevices.find((p) => p.volume === d.volume);
-      const cs = c ? connectionStateName(c.connection) : 'StandAlone';
+      // 8.4's cs: is the connection state, or the replication state once connected.
+      const combined = c ? (c.connection === ConnectionState.Connected && pd ? pd.replication : c.connection) : ConnectionState.StandAlone;
+      const cs = connectionStateName(combined);
       const peerRole = c ? roleName(c.peerRole) : 'Unknown';
       const pdsk = pd ? diskStateName(pd.peerDisk) : 'DUnknown';
       const proto = r.protocol ?? ' ';
@@ -316,7 +321,7 @@ export function formatProc(resources: ResourceStatus[], srcversion: string): str
       ];
       // 8.4 prints progress only in these four states (not while paused).
       const details = pd ? syncDetailsOf(pd) : null;
-      if (c && pd && details && PROC_PROGRESS_STATES.has(c.connection)) text.push(...formatProcSyncLines(c.connection, details));
+      if (c && pd && details && PROC_PROGRESS_STATES.has(combined)) text.push(...formatProcSyncLines(combined, details));
       rows.push({ minor, text });
     }
   }

@@ -354,7 +354,7 @@ function runHistory(evs: Ev[], policy: AfterSbPolicies, seed: number, stats: Sim
         }
         const lost = [...tgt.seen].filter((id) => acked.has(id) && !src.seen.has(id));
         // Resync rewrites the target's blocks: a snapshot of it taken under its old or its new current UUID is stale now.
-        const tgtCurrentBefore = m(tgt.uuids.current);
+        const tgtCurrentBefore = m((srcIdx === 0 ? input.peer : input.self).current);
         for (const b of src.bitmap) tgt.data[b] = src.data[b]!;
         writesUnder.set(tgtCurrentBefore, (writesUnder.get(tgtCurrentBefore) ?? 0) + 1);
         countWrite(src);
