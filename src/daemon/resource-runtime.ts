@@ -460,6 +460,9 @@ export class ResourceRuntime {
         let prog = this.progress.get(key);
         if (!prog) {
           prog = new SyncProgress({ totalBits: Math.max(v.resyncTotalBits, v.outOfSyncBits), startMs: now });
+          // DRBD's want: the controller's target; without resync-rate we aim at c-max-rate.
+          const disk = this.config.disk;
+          prog.setWant(disk.has('resync-rate') ? optionInt(disk, 'resync-rate', 0) : optionInt(disk, 'c-max-rate', 102400));
           this.progress.set(key, prog);
         }
         prog.update(Math.min(v.outOfSyncBits, Math.max(v.resyncTotalBits, v.outOfSyncBits)), now);

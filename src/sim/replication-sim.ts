@@ -176,6 +176,8 @@ export class ReplicationSim {
   private inflight: Set<number>[];
   private writeSeq = 1;
   private primary: string | null = null;
+  /** A failover promotion is scheduled: the operator waits for it. */
+  private promotionPending = false;
   private lastPrimary: string | null = null;
 
   constructor(readonly opts: SimOptions) {
@@ -431,6 +433,8 @@ export class ReplicationSim {
     node.disk.crash(this.rng);
     node.commandWaiters.clear();
     node.appWaiters.clear();
+    // A promotion waiting on this node's answer will not get one.
+    this.promotionPending = false;
     for (const l of this.links.values()) if (l.a === node.name || l.b === node.name) this.breakLink(l, `${node.name} crashed`, node.name);
   }
 
@@ -696,9 +700,26 @@ export class ReplicationSim {
     if (this.opts.protocol === 'C') this.checkAcked(survivor, `after the Primary ${p.name} crashed`);
     this.adoptContent(survivor);
     this.stats.promotions!++;
-    this.command(survivor, { kind: 'primary', force: false }, (r) => {
-      if (r >= SS.Success) this.primary = survivor.name;
-      else this.log(`operator: promoting ${survivor.name} refused (${r})`);
+    // Like Pacemaker, promote once the survivor has noticed the loss (its ping timeout),
+    // retrying a refused promotion a few times instead of giving up at once.
+    this.promoteWhenReady(survivor, p.name, 8);
+  }
+
+  private promoteWhenReady(survivor: SimNode, lost: string, triesLeft: number): void {
+    this.promotionPending = true;
+    this.at(this.rng.int(30, 60), () => {
+      if (!survivor.up || this.primary !== null) {
+        this.promotionPending = false;
+        return;
+      }
+      this.command(survivor, { kind: 'primary', force: false }, (r) => {
+        this.promotionPending = false;
+        if (r >= SS.Success) this.primary = survivor.name;
+        else if (triesLeft > 1) {
+          this.log(`operator: promoting ${survivor.name} refused (${r}); retrying`);
+          this.promoteWhenReady(survivor, lost, triesLeft - 1);
+        } else this.log(`operator: promoting ${survivor.name} refused (${r})`);
+      });
     });
   }
 
@@ -728,6 +749,7 @@ export class ReplicationSim {
 
   /** What an operator does after a split brain: the non-Primary side discards its data. */
   private operatorHeals(): void {
+    if (this.promotionPending) return;
     if (!this.primary || !this.nodes.get(this.primary)!.up) {
       // Nobody is Primary (its node crashed without an in-sync survivor): promote the node
       // holding the newest acknowledged data, as an operator would after checking.
