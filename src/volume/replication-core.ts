@@ -28,6 +28,14 @@ import { MetaFlag } from './resource-core.js';
 import type { AfterSbPolicy } from './after-split-brain.js';
 
 export const BLOCK_BYTES = 4096;
+/**
+ * P_UUIDS flag (our extension, beside DRBD's 1/2/4): the sender replicates from a
+ * Primary other than the receiver. Such a node takes resync data only from that Primary,
+ * so a Secondary never overwrites blocks the Primary is writing concurrently.
+ */
+export const UUID_FLAG_HAS_OTHER_PRIMARY = 0x100;
+/** How often a Primary tells its in-sync Secondaries that they hold the same data. */
+const PEERS_IN_SYNC_INTERVAL_MS = 500;
 const BITMAP_CHUNK_BYTES = 256 * 1024;
 
 export interface ReplicationConfig {
@@ -147,6 +155,8 @@ interface PeerVolume {
   verifyInflight: number;
   verifyOutOfSync: number;
   verifyActive: boolean;
+  /** Secondary: marks for this (Primary) peer last reported to it with out-of-sync messages. */
+  reportedMarks: number;
   sentKiB: number;
   receivedKiB: number;
 }
@@ -397,6 +407,7 @@ export class ReplicationCore {
         verifyInflight: 0,
         verifyOutOfSync: 0,
         verifyActive: false,
+        reportedMarks: 0,
         sentKiB: 0,
         receivedKiB: 0,
       };
@@ -744,6 +755,7 @@ export class ReplicationCore {
     if (p.discardMyData) flags |= 1;
     if (v.flags & MetaFlag.CrashedPrimary) flags |= 2;
     if (v.disk === D.Inconsistent) flags |= 4;
+    if (this.hasOtherPrimary(p)) flags |= UUID_FLAG_HAS_OTHER_PRIMARY;
     this.send(p, {
       type: 'uuids',
       volume: v.volume,
@@ -753,6 +765,11 @@ export class ReplicationCore {
       dirtyBits: v.bitmaps.get(p.name)!.countSet(),
       flags,
     });
+  }
+
+  /** Replicating from a connected Primary other than `p`. */
+  private hasOtherPrimary(p: PeerState): boolean {
+    return [...this.peers.values()].some((q) => q !== p && q.conn === C.Connected && q.peerRole === Role.Primary);
   }
 
   private sendState(p: PeerState): void {
@@ -828,7 +845,17 @@ export class ReplicationCore {
           // Equal current UUIDs mean one writer: marks on both sides are writes of that
           // Primary that were in flight when it went away. Either copy is acceptable
           // (none of them was acknowledged to all), so one side wins by the tie-breaker.
-          const direction = mine > 0 && theirs > 0 ? (p.resolveConflicts ? 'source' : 'target') : mine > 0 ? 'source' : 'target';
+          let direction: 'source' | 'target' = mine > 0 && theirs > 0 ? (p.resolveConflicts ? 'source' : 'target') : mine > 0 ? 'source' : 'target';
+          // A Primary's data is the live copy: it is the source, whatever the marks say.
+          if (this.role === Role.Primary) direction = 'source';
+          else if (p.peerRole === Role.Primary) direction = 'target';
+          if (this.targetDefers(p, v, direction)) {
+            // The target follows another Primary, which brings it up to date; the marks stay
+            // until that Primary reports both in sync (or goes away and we decide again).
+            this.log('info', `${p.name}: volume ${v.volume}: same generation, ${mine} block(s) marked here and ${theirs} there; the would-be target follows a Primary, no resync now`);
+            pv.repl = C.Connected;
+            return true;
+          }
           if (direction === 'source' && v.disk !== D.UpToDate) return this.refuseAsTargetBusy(p, v);
           this.log('info', `${p.name}: volume ${v.volume}: same generation, ${mine} block(s) marked here and ${theirs} there; resync as ${direction}`);
           return this.startOrParkSync(p, v, direction);
@@ -841,6 +868,11 @@ export class ReplicationCore {
         return true;
       }
       case 'sync':
+        if (this.targetDefers(p, v, d.direction)) {
+          this.refuseConnection(p, `volume ${v.volume}: the would-be sync target follows another Primary; retrying later`);
+          this.retryConnect(p);
+          return false;
+        }
         if (d.full) v.bitmaps.get(p.name)!.setAll();
         return this.startOrParkSync(p, v, d.direction);
       case 'unrelated': {
@@ -865,6 +897,21 @@ export class ReplicationCore {
     const message = 'message' in d && typeof d.message === 'string' ? d.message : d.kind;
     this.refuseConnection(p, message);
     return false;
+  }
+
+  /**
+   * A Secondary that replicates from a Primary takes resync data from nobody else: a
+   * third node's resync could overwrite blocks the Primary writes at the same time.
+   */
+  private targetDefers(p: PeerState, v: LocalVolume, direction: 'source' | 'target'): boolean {
+    if (direction === 'target') return this.role !== Role.Primary && p.peerRole !== Role.Primary && this.hasOtherPrimary(p);
+    const peerFlags = this.peerVolume(p, v.volume).peerUuids?.flags ?? 0;
+    return this.role !== Role.Primary && p.peerRole !== Role.Primary && (peerFlags & UUID_FLAG_HAS_OTHER_PRIMARY) !== 0;
+  }
+
+  private retryConnect(p: PeerState): void {
+    this.emit({ type: 'link', peer: p.name, action: 'connect' });
+    p.conn = C.WFConnection;
   }
 
   /** One resync target at a time per volume: a second source waits until the first is done. */
@@ -913,6 +960,7 @@ export class ReplicationCore {
     const pv = this.peerVolume(p, v.volume);
     if (this.role !== Role.Secondary || p.peerRole !== Role.Primary || !pv.peerUuids) return;
     if (pv.repl !== C.Connected || v.disk !== D.UpToDate) return;
+    if (v.bitmaps.get(p.name)!.countSet() > 0) return;
     if (uuidEqual(v.uuids.current, pv.peerUuids.current)) return;
     this.setUuids(v, { current: pv.peerUuids.current & ~1n, bitmap: 0n, history: [pv.peerUuids.bitmap, pv.peerUuids.history[0]] }, `following ${p.name}`);
   }
@@ -1347,6 +1395,7 @@ export class ReplicationCore {
   private readonly inFlightMarks = new Map<string, { volume: number; offset: number; length: number }>();
 
   private receivePeerAck(p: PeerState, ids: number[], holders: string[]): void {
+    if (ids.length === 0) return this.receivePeersInSync(p, holders);
     for (const id of ids) {
       const mark = this.inFlightMarks.get(`${p.name}:${id}`);
       if (!mark) continue;
@@ -1356,6 +1405,87 @@ export class ReplicationCore {
       for (const h of holders) {
         if (h === this.cfg.self.name || h === p.name) continue;
         v.bitmaps.get(h)?.clearRange(mark.offset, mark.length);
+      }
+    }
+  }
+
+  /**
+   * A peer ack without write ids is a cumulative one (DRBD 9's P_PEERS_IN_SYNC, carried
+   * by P_PEER_ACK): the Primary says the holders had all its data, up to the writes in
+   * flight, when it sent this. Holders that also follow it are then in sync with us except
+   * for those writes, which stay marked until their own peer ack.
+   */
+  private receivePeersInSync(p: PeerState, holders: string[]): void {
+    if (p.conn !== C.Connected || p.peerRole !== Role.Primary || this.role === Role.Primary) return;
+    if (!holders.includes(this.cfg.self.name)) return;
+    for (const v of this.volumes.values()) {
+      if (v.disk !== D.UpToDate || this.peerVolume(p, v.volume).repl !== C.Connected) continue;
+      for (const h of holders) {
+        const q = this.peers.get(h);
+        if (!q || q === p) continue;
+        // A resync with that peer in progress keeps its own bookkeeping.
+        if (q.conn === C.Connected && this.peerVolume(q, v.volume).repl !== C.Connected) continue;
+        const bm = v.bitmaps.get(h)!;
+        if (bm.countSet() === 0) continue;
+        bm.clearAll();
+        for (const [key, mark] of this.inFlightMarks) {
+          if (mark.volume === v.volume && key.startsWith(`${p.name}:`)) bm.setRange(mark.offset, mark.length);
+        }
+        this.bitmapPersistDue = true;
+      }
+    }
+  }
+
+  /** Primary: tell Secondaries that hold all our data which others do, so they drop marks for each other. */
+  private announcePeersInSync(): void {
+    if (this.role !== Role.Primary || this.peers.size < 2) return;
+    if (this.nowMs - this.lastPeersInSyncMs < PEERS_IN_SYNC_INTERVAL_MS) return;
+    this.lastPeersInSyncMs = this.nowMs;
+    const inSync = [...this.peers.values()].filter((q) => this.peerInSync(q));
+    if (inSync.length < 2) return;
+    const holders = [this.cfg.self.name, ...inSync.map((q) => q.name)].sort();
+    for (const q of inSync) this.send(q, { type: 'peer-ack', ids: [], holders });
+  }
+
+  private lastPeersInSyncMs = -PEERS_IN_SYNC_INTERVAL_MS;
+
+  private peerInSync(q: PeerState): boolean {
+    if (q.conn !== C.Connected) return false;
+    for (const v of this.volumes.values()) {
+      const pv = this.peerVolume(q, v.volume);
+      if (pv.repl !== C.Connected || pv.peerDisk !== D.UpToDate || v.bitmaps.get(q.name)!.countSet() > 0) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Marks left on an established connection (set while a resync ran, or kept for a
+   * Primary that was away) get resynced: a Secondary reports its marks for its Primary,
+   * and the Primary starts a bitmap resync to any Secondary it holds marks for.
+   */
+  private reconcileMarks(): void {
+    for (const q of this.peers.values()) {
+      if (q.conn !== C.Connected) continue;
+      for (const v of this.volumes.values()) {
+        const pv = this.peerVolume(q, v.volume);
+        const bm = v.bitmaps.get(q.name)!;
+        if (pv.repl !== C.Connected) continue;
+        const marked = bm.countSet();
+        if (marked === 0) {
+          pv.reportedMarks = 0;
+          continue;
+        }
+        if (this.role !== Role.Primary && q.peerRole === Role.Primary && marked !== pv.reportedMarks) {
+          pv.reportedMarks = marked;
+          for (const run of bm.runs()) {
+            const offset = run.firstBit * BLOCK_BYTES;
+            this.send(q, { type: 'out-of-sync', volume: v.volume, offset, length: Math.min(run.bitCount * BLOCK_BYTES, v.sizeBytes - offset) });
+          }
+        } else if (this.role === Role.Primary && v.disk === D.UpToDate && pv.peerDisk >= D.Inconsistent && pv.peerDisk !== D.DUnknown) {
+          this.log('info', `${q.name}: volume ${v.volume}: ${marked} block(s) marked out of sync on an established connection; resync as source`);
+          this.send(q, { type: 'sync-start', volume: v.volume, senderIs: 'source' });
+          this.beginSync(q, v, 'source');
+        }
       }
     }
   }
@@ -1540,6 +1670,8 @@ export class ReplicationCore {
           v.locks.release(offset, data.length);
           if (!ok) return this.protocolError(p, `local write error at ${offset} during resync`);
           v.writtenKiB += data.length / 1024;
+          // These blocks changed here and nowhere else but at the source: every other peer may miss them.
+          for (const q of this.peers.values()) if (q !== p) v.bitmaps.get(q.name)!.setRange(offset, data.length);
           this.resyncBlocksDone(p, volume, offset, data.length, false);
         },
       );
@@ -1604,8 +1736,9 @@ export class ReplicationCore {
     if (pv.repl !== C.SyncSource) return this.protocolError(p, `rs-done while ${connectionStateName(pv.repl)}`);
     const bm = v.bitmaps.get(p.name)!;
     if (bm.countSet() > 0) {
-      this.log('warn', `${p.name}: volume ${volume}: target finished with ${bm.countSet()} block(s) still marked here; they were resynced by acks in flight`);
-      bm.clearAll();
+      // Marked while the resync ran (writes of a Primary the target did not get): they stay
+      // marked for the next resync.
+      this.log('info', `${p.name}: volume ${volume}: target finished with ${bm.countSet()} block(s) marked here since; they stay marked`);
     }
     pv.repl = C.Connected;
     pv.peerDisk = D.UpToDate;
@@ -1705,6 +1838,8 @@ export class ReplicationCore {
     const elapsedMs = this.nowMs === 0 ? 100 : Math.max(0, nowMs - this.nowMs);
     this.nowMs = nowMs;
     this.flushPeerAcks();
+    this.announcePeersInSync();
+    this.reconcileMarks();
     for (const p of this.peers.values()) {
       if (p.conn !== C.Connected) continue;
       // Close epochs that have writes, so transfer logs stay short and barriers flow.
