@@ -962,6 +962,7 @@ export class ReplicationCore {
     if (pv.repl !== C.Connected || v.disk !== D.UpToDate) return;
     if (v.bitmaps.get(p.name)!.countSet() > 0) return;
     if (uuidEqual(v.uuids.current, pv.peerUuids.current)) return;
+    v.flags &= ~MetaFlag.CrashedPrimary;
     this.setUuids(v, { current: pv.peerUuids.current & ~1n, bitmap: 0n, history: [pv.peerUuids.bitmap, pv.peerUuids.history[0]] }, `following ${p.name}`);
   }
 
@@ -1155,6 +1156,15 @@ export class ReplicationCore {
     }
     p.stateReceived = true;
     if (p.conn === C.WFReportParams) return this.maybeFinishHandshake(p);
+    if (before === Role.Primary && p.peerRole !== Role.Primary && this.role !== Role.Primary) {
+      // Our Primary stepped down: marks we kept for other Secondaries while it kept us
+      // up to date now need a decision of their own.
+      for (const q of this.peers.values()) {
+        if (q === p || q.conn !== C.Connected || q.peerRole === Role.Primary) continue;
+        const marked = this.volumeNumbers().some((vn) => this.volumes.get(vn)!.bitmaps.get(q.name)!.countSet() > 0 && this.peerVolume(q, vn).repl === C.Connected);
+        if (marked) this.rehandshake(q, `${p.name} is no longer Primary; deciding about blocks marked for ${q.name}`);
+      }
+    }
     if (this.role === Role.Primary && p.peerRole === Role.Primary && !this.cfg.allowTwoPrimaries) {
       // Should never happen with the promote handshake; refuse to continue rather than diverge silently.
       this.refuseConnection(p, 'peer became Primary while this node is Primary (Multiple primaries not allowed by config)');
@@ -1720,6 +1730,8 @@ export class ReplicationCore {
     this.io(
       (opId) => ({ type: 'disk-flush', opId, volume: v.volume }),
       () => {
+        // Our data is now the source's: whatever we held as a crashed Primary is gone.
+        v.flags &= ~MetaFlag.CrashedPrimary;
         this.setUuids(v, uuids, 'resync finished');
         this.setDisk(v, D.UpToDate, 'resync finished');
         this.persistBitmap(v, p.name, false, () => undefined);
