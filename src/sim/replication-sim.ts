@@ -698,7 +698,6 @@ export class ReplicationSim {
     if (inSync.length === 0) return;
     const survivor = this.nodes.get(this.rng.pick(inSync))!;
     if (this.opts.protocol === 'C') this.checkAcked(survivor, `after the Primary ${p.name} crashed`);
-    this.adoptContent(survivor);
     this.stats.promotions!++;
     // Like Pacemaker, promote once the survivor has noticed the loss (its ping timeout),
     // retrying a refused promotion a few times instead of giving up at once.
@@ -714,7 +713,12 @@ export class ReplicationSim {
       }
       this.command(survivor, { kind: 'primary', force: false }, (r) => {
         this.promotionPending = false;
-        if (r >= SS.Success) this.primary = survivor.name;
+        if (r >= SS.Success) {
+          // Writes of the dead Primary still landing and the survivors' reconciliation are
+          // over by now: what the new Primary holds is the truth from here on.
+          this.adoptContent(survivor);
+          this.primary = survivor.name;
+        }
         else if (triesLeft > 1) {
           this.log(`operator: promoting ${survivor.name} refused (${r}); retrying`);
           this.promoteWhenReady(survivor, lost, triesLeft - 1);
@@ -762,18 +766,22 @@ export class ReplicationSim {
         // start over as at set-up, with primary --force.
         const first = [...this.nodes.values()].find((n) => n.up && n.core.peerNames().every((peer) => n.core.peerSnapshot(peer)!.conn === C.Connected));
         if (first) {
-          this.adoptContent(first);
           this.command(first, { kind: 'primary', force: true }, (r) => {
-            if (r >= SS.Success) this.primary = first.name;
+            if (r >= SS.Success) {
+              this.adoptContent(first);
+              this.primary = first.name;
+            }
           });
         }
         return;
       }
       {
         if (!this.holdsAcked(best)) this.log(`operator: no node holds every acknowledged write (double failure); promoting ${best.name}`);
-        this.adoptContent(best);
         this.command(best, { kind: 'primary', force: false }, (r) => {
-          if (r >= SS.Success) this.primary = best.name;
+          if (r >= SS.Success) {
+            this.adoptContent(best);
+            this.primary = best.name;
+          }
         });
       }
       return;
