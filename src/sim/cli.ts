@@ -1,4 +1,4 @@
-// `npm run sim -- --seed N [--seeds COUNT] [--nodes 2|3] [--protocol A|B|C] [--verbose]`
+// `node dist/src/sim/cli.js --seed N [--seeds COUNT] [--nodes 2|3] [--protocol A|B|C] [--verbose] [--trace]`
 // Prints the seed first; the same seed replays the same run.
 
 import { runSeed, type SimOptions } from './replication-sim.js';
@@ -33,7 +33,7 @@ for (let seed = first; seed < first + count; seed++) {
     if (!r.ok) console.log(`  ${r.failure}`);
     if (verbose || count === 1) for (const line of r.log) console.log(`  | ${line}`);
     console.log(`  stats ${JSON.stringify(r.stats)}`);
-    if (!r.ok) console.log(`  replay: npm run sim -- --seed ${seed}${overrides.nodeCount ? ` --nodes ${overrides.nodeCount}` : ''}`);
+    if (!r.ok) console.log(`  replay: node dist/src/sim/cli.js --seed ${seed}${overrides.nodeCount ? ` --nodes ${overrides.nodeCount}` : ''}${overrides.protocol ? ` --protocol ${overrides.protocol}` : ''}`);
   }
 }
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -646,11 +646,11 @@ export class ReplicationCore {
         // Re-check: things may have changed while we asked.
         const again = this.checkRole(Role.Primary, openCount, forced ? D.UpToDate : null);
         if (again < SS.Success) return done(again);
-        this.becomePrimary(forced, () => done(SS.Success));
+        this.becomePrimary(forced, (rv) => done(rv));
       });
       return;
     }
-    this.becomePrimary(forced, () => done(SS.Success));
+    this.becomePrimary(forced, (rv) => done(rv));
   }
 
   private readonly promoteWaiters = new Map<number, (result: SS) => void>();
@@ -666,7 +666,7 @@ export class ReplicationCore {
     return newCurrentUuid(base, this.deps.randomU64, true).uuids;
   }
 
-  private becomePrimary(forced: boolean, then: () => void): void {
+  private becomePrimary(forced: boolean, then: (rv: SS) => void): void {
     if (forced) this.log('warn', 'Forced to consider local data as UpToDate!');
     // Any configured peer that is not connected will miss what we write from now on.
     const allConnected = [...this.peers.values()].every((p) => p.conn === C.Connected);
@@ -681,13 +681,26 @@ export class ReplicationCore {
       v.flags = (v.flags | MetaFlag.PrimaryInd) & ~MetaFlag.CrashedPrimary;
       this.persistSuperblock(v, () => {
         if (--pending === 0) {
+          const lost = [...this.volumes.values()].find((x) => x.disk !== D.UpToDate);
+          if (lost) {
+            // The disk changed while the superblock was written (a resync from a peer
+            // started): promoting now would serve data that is not UpToDate.
+            this.log('warn', `promotion aborted: volume ${lost.volume} became ${diskStateName(lost.disk)} meanwhile`);
+            for (const x of this.volumes.values()) {
+              x.flags &= ~MetaFlag.PrimaryInd;
+              x.uuids = { ...x.uuids, current: x.uuids.current & ~1n };
+              this.persistSuperblock(x, () => undefined);
+            }
+            then(SS.NoUpToDateDisk);
+            return;
+          }
           this.role = Role.Primary;
           this.log('info', 'role( Secondary -> Primary )');
           this.emit({ type: 'export', enabled: true });
           this.broadcastState();
           for (const p of this.peers.values()) if (p.conn === C.Connected) this.sendUuids(p, v);
           if (forced) this.startFullSyncToInconsistentPeers();
-          then();
+          then(SS.Success);
         }
       });
     }
@@ -716,6 +729,11 @@ export class ReplicationCore {
       // The operator disconnected this peer; the link should not be up.
       this.emit({ type: 'link', peer: name, action: 'disconnect' });
       return;
+    }
+    if (p.conn === C.Connected || p.conn === C.WFReportParams) {
+      // A new connection while we still believed in the old one (its loss was not
+      // detected yet): the old one is gone, with everything that was in flight on it.
+      this.linkDown(name, 'connection replaced by a new one', C.Unconnected);
     }
     p.conn = C.WFReportParams;
     p.resolveConflicts = resolveConflicts;
@@ -835,7 +853,22 @@ export class ReplicationCore {
   private applyDecision(p: PeerState, v: LocalVolume, d: SyncDecision): boolean {
     const pv = this.peerVolume(p, v.volume);
     if (d.fixedSelf) this.setUuids(v, d.fixedSelf, 'corrected by the resync decision');
-    switch (d.kind) {
+    let kind = d.kind;
+    if (
+      kind === 'sync' &&
+      this.peers.size > 1 &&
+      [34, 35, 36, 37, 40].includes(d.rule) &&
+      Math.abs(d.hg) === 1 &&
+      v.disk > D.Inconsistent &&
+      pv.peerDisk > D.Inconsistent
+    ) {
+      // Same current UUID. With several peers the one bitmap UUID belongs to whichever
+      // peer we last synced with, so rules 34-37 (and 40's crashed-primary guess) say
+      // nothing about this pair: the per-peer marks decide, as in the no-sync case.
+      this.log('info', `${p.name}: volume ${v.volume}: same generation (rule ${d.rule}); the marks of this pair decide`);
+      kind = 'no-sync';
+    }
+    switch (kind) {
       case 'no-sync': {
         // Same generation, but one side recorded blocks the other misses (a third node's
         // generation kept the UUIDs from moving): sync those blocks from the side that has them.
@@ -868,6 +901,7 @@ export class ReplicationCore {
         return true;
       }
       case 'sync':
+        if (d.kind !== 'sync') break;
         if (this.targetDefers(p, v, d.direction)) {
           this.refuseConnection(p, `volume ${v.volume}: the would-be sync target follows another Primary; retrying later`);
           this.retryConnect(p);
@@ -1389,6 +1423,11 @@ export class ReplicationCore {
         (ok) => {
           v.locks.release(m.offset, data.length);
           if (ok) v.writtenKiB += data.length / 1024;
+          if (this.inFlightMarks.has(`${p.name}:${m.id}`)) {
+            // Marked again now that the blocks changed: a resync read served between the
+            // arrival and this write cleared the first marks with the older data.
+            for (const q of this.peers.values()) if (q !== p) v.bitmaps.get(q.name)!.setRange(m.offset, data.length);
+          }
           if (ok && (pv.repl === C.SyncTarget || pv.repl === C.PausedSyncT)) v.bitmaps.get(p.name)!.clearRange(m.offset, data.length);
           if (this.cfg.protocol === 'C' && p.conn === C.Connected) {
             this.send(p, { type: ok ? 'write-ack' : 'neg-ack', volume: m.volume, id: m.id });
@@ -1480,6 +1519,12 @@ export class ReplicationCore {
         const pv = this.peerVolume(q, v.volume);
         const bm = v.bitmaps.get(q.name)!;
         if (pv.repl !== C.Connected) continue;
+        if (this.role === Role.Primary && v.disk === D.UpToDate && pv.peerDisk === D.Inconsistent && bm.countSet() === 0) {
+          // An Inconsistent Secondary on an established connection with nothing marked (its
+          // resync went elsewhere and broke off): only a full sync from us makes it whole.
+          this.log('info', `${q.name}: volume ${v.volume}: peer is Inconsistent with nothing marked; full sync`);
+          bm.setAll();
+        }
         const marked = bm.countSet();
         if (marked === 0) {
           pv.reportedMarks = 0;
@@ -1658,6 +1703,10 @@ export class ReplicationCore {
   private answerResyncRequest(p: PeerState, pv: PeerVolume, volume: number, offset: number, length: number, digest: string | null, data: Buffer | null): void {
     if (p.conn !== C.Connected || pv.repl !== C.SyncSource) return;
     if (!data) return this.protocolError(p, `local read error at ${offset} during resync`);
+    // The target has these blocks as they are now. Clear them here, not on the ack: a mark
+    // set after this read (a write the target will not get) must survive the ack.
+    this.volumes.get(volume)!.bitmaps.get(p.name)!.clearRange(offset, length);
+    this.bitmapPersistDue = true;
     if (digest !== null && this.cfg.csumsAlg !== '' && this.deps.digest(this.cfg.csumsAlg, data) === digest) {
       pv.resyncSameCsumBlocks += Math.ceil(length / BLOCK_BYTES);
       this.send(p, { type: 'rs-in-sync', volume, offset, length });
@@ -1704,8 +1753,8 @@ export class ReplicationCore {
     const v = this.volumes.get(volume)!;
     const pv = this.peerVolume(p, volume);
     if (pv.repl !== C.SyncSource) return;
-    v.bitmaps.get(p.name)!.clearRange(offset, length);
-    this.bitmapPersistDue = true;
+    // Cleared when the data was read (answerResyncRequest); nothing left to do.
+    void v;
   }
 
   private maybeFinishResyncAsTarget(p: PeerState, v: LocalVolume): void {

@@ -379,7 +379,10 @@ function runHistory(evs: Ev[], policy: AfterSbPolicies, seed: number, stats: Sim
           x.noFreshUuid = false;
         }
         connected = !ev.sourceMissesFinish; // the missed event means the link broke right then
-        if (!connected) lostContact(src);
+        if (!connected) {
+          lostContact(src);
+          lostContact(tgt);
+        }
         break;
       }
     }

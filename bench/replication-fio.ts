@@ -1,0 +1,243 @@
+// Replication benchmark (run by hand, not in CI): what protocol C replication costs.
+//
+//   npm run build && node dist/bench/replication-fio.js [--size 1G] [--runtime 8] [--repeat 3]
+//        [--jobs seqwrite,randwrite16,randread16,randwrite1] [--sync-size 1G] [--no-sync] [--no-fio]
+//        [--dir /var/tmp] [--json]
+//
+// 1. fio, the jobs of bench/nbd-fio.ts, against the NBD export of a Primary that replicates
+//    with protocol C to a Secondary (two safeside daemons on this machine, 127.0.0.1 and
+//    127.0.0.2), side by side with `nbdkit file` (unreplicated) on a file of the same size.
+//    Ratio = safeside IOPS / nbdkit IOPS. Writes are buffered on both sides (no FUA/flush).
+// 2. Full sync: `primary --force` with a fresh peer, timed until the peer is UpToDate, against
+//    `nbdcopy` between two `nbdkit file` exports of the same size. Both sources hold the same
+//    random data (on a sparse source nbdcopy would skip the holes).
+//
+// Needs root (the daemons create loop devices), nbdkit, nbdcopy and fio.
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TwoNodes as TwoNodesT } from '../test/helpers/two-node.js';
+
+interface Job {
+  id: string;
+  label: string;
+  args: string[];
+  dir: 'read' | 'write';
+}
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+}
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+
+// The same jobs as bench/nbd-fio.ts.
+const JOBS: Job[] = [
+  { id: 'seqwrite', label: 'seq write 1M QD8', dir: 'write', args: ['--rw=write', '--bs=1M', '--iodepth=8', '--time_based'] },
+  { id: 'randwrite16', label: 'rand write 4k QD16', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=16', '--time_based'] },
+  { id: 'randread16', label: 'rand read 4k QD16', dir: 'read', args: ['--rw=randread', '--bs=4k', '--iodepth=16', '--time_based'] },
+  { id: 'randwrite1', label: 'rand write 4k QD1', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=1', '--time_based'] },
+];
+
+const sizeArg = arg('size', '1G');
+const syncSizeArg = arg('sync-size', '1G');
+const runtimeS = Number(arg('runtime', '8'));
+const repeat = Math.max(1, Number(arg('repeat', '3')));
+const wantJobs = arg('jobs', JOBS.map((j) => j.id).join(',')).split(',');
+const baseDir = arg('dir', os.tmpdir());
+
+function parseSize(s: string): number {
+  const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s);
+  if (!m) throw new Error(`bad size ${s}`);
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Number(m[1]) * mult;
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+async function waitForSocket(p: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fs.existsSync(p)) {
+    if (Date.now() > deadline) throw new Error(`socket ${p} did not come up`);
+    await sleep(50);
+  }
+  await sleep(100);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function nbdkitFile(file: string, sock: string, children: ChildProcess[]): string {
+  const child = spawn('nbdkit', ['--foreground', '--exit-with-parent', '--unix', sock, 'file', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  return `nbd+unix:///?socket=${sock}`;
+}
+
+interface Result {
+  iops: number;
+  bwMiBs: number;
+  latUsMean: number;
+}
+
+async function fio(job: Job, uri: string, sizeBytes: number): Promise<Result> {
+  const args = [`--name=${job.id}`, '--ioengine=nbd', `--uri=${uri}`, `--size=${sizeBytes}`, `--runtime=${runtimeS}`, '--ramp_time=1', '--output-format=json', ...job.args];
+  const out = await run('fio', args, (runtimeS + 60) * 1000);
+  const j = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Record<string, { iops: number; bw: number; clat_ns: { mean: number } }>[] };
+  const side = j.jobs[0]![job.dir]!;
+  return { iops: side.iops, bwMiBs: side.bw / 1024, latUsMean: side.clat_ns.mean / 1000 };
+}
+
+const median = (rs: Result[]): Result => [...rs].sort((a, b) => a.iops - b.iops)[Math.floor(rs.length / 2)]!;
+
+/** Fill a file with random bytes, 1 MiB at a time (the copy source gets the same bytes by copying the file). */
+function fillRandom(file: string, bytes: number): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let off = 0; off < bytes; off += chunk.length) {
+      randomFillSync(chunk);
+      fs.writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - off), off);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('needs root: the daemons create loop devices');
+  process.env.TMPDIR = baseDir; // where TwoNodes puts its temp dir
+  const { TwoNodes } = await import('../test/helpers/two-node.js');
+  const sizeBytes = parseSize(sizeArg);
+  const syncBytes = parseSize(syncSizeArg);
+  const dir = fs.mkdtempSync(path.join(baseDir, 'safeside-repl-bench-'));
+  const children: ChildProcess[] = [];
+  const pairs: TwoNodesT[] = [];
+  const report: string[] = [`cpus=${os.cpus().length} node=${process.version} runtime=${runtimeS}s repeat=${repeat} (median)`];
+  const json: Record<string, unknown> = {};
+  try {
+    // ------------------------------------------------------------ fio
+    if (!flag('no-fio')) {
+      const t = await TwoNodes.create({ prefix: 'repl-bench', sizeBytes });
+      pairs.push(t);
+      process.stderr.write(`initial sync of the fio volume (${sizeArg}) ...\n`);
+      await t.initialSync('alpha', 600_000);
+      const ours = t.status('alpha');
+      const usable = ours.sizeKiB * 1024;
+      const kitFile = path.join(dir, 'nbdkit.img');
+      fs.closeSync(fs.openSync(kitFile, 'w'));
+      fs.truncateSync(kitFile, sizeBytes);
+      const kitSock = path.join(dir, 'nbdkit.sock');
+      const kitUri = nbdkitFile(kitFile, kitSock, children);
+      await waitForSocket(kitSock, 10_000);
+      const servers = [
+        { id: 'ours', label: 'safeside C, 2 nodes', uri: ours.nbdUri },
+        { id: 'nbdkit', label: 'nbdkit file', uri: kitUri },
+      ];
+      const rows: { job: Job; results: Map<string, Result> }[] = [];
+      for (const job of JOBS.filter((j) => wantJobs.includes(j.id))) {
+        process.stderr.write(`running ${job.label} ...\n`);
+        const runs = new Map<string, Result[]>(servers.map((s) => [s.id, []]));
+        for (let i = 0; i < repeat; i++) for (const s of servers) runs.get(s.id)!.push(await fio(job, s.uri, usable));
+        rows.push({ job, results: new Map([...runs].map(([k, v]) => [k, median(v)])) });
+      }
+      const peer = t.status('alpha').peer;
+      if (peer['replication-state'] !== 'Established' || peer['peer-disk-state'] !== 'UpToDate') {
+        throw new Error(`the peer fell out of sync during the fio runs: ${JSON.stringify(peer)}`);
+      }
+      const pad = (s: string, n: number): string => s.padStart(n);
+      report.push(`fio on ${sizeArg}: IOPS, MiB/s, mean completion latency (us); ratio = safeside / nbdkit IOPS`);
+      report.push('job'.padEnd(20) + servers.map((s) => pad(s.label, 28)).join('') + pad('ratio', 8));
+      for (const r of rows) {
+        const kit = r.results.get('nbdkit')!;
+        const us = r.results.get('ours')!;
+        report.push(
+          r.job.label.padEnd(20) +
+            servers.map((s) => r.results.get(s.id)!).map((x) => pad(`${x.iops.toFixed(0)} ${x.bwMiBs.toFixed(1)} ${x.latUsMean.toFixed(0)}`, 28)).join('') +
+            pad((us.iops / kit.iops).toFixed(2), 8),
+        );
+      }
+      json.fio = rows.map((r) => ({ job: r.job.id, ...Object.fromEntries(r.results), ratio: r.results.get('ours')!.iops / r.results.get('nbdkit')!.iops }));
+      await t.cleanup();
+      pairs.pop();
+      for (const c of children.splice(0)) await stop(c);
+    }
+
+    // ------------------------------------------------------------ full sync vs nbdcopy
+    if (!flag('no-sync')) {
+      const t = await TwoNodes.create({ prefix: 'sync-bench', sizeBytes: syncBytes });
+      pairs.push(t);
+      process.stderr.write(`filling ${syncSizeArg} of random data ...\n`);
+      fillRandom(t.disks.alpha, syncBytes);
+      const src = path.join(dir, 'copy-src.img');
+      fs.copyFileSync(t.disks.alpha, src);
+      const dst = path.join(dir, 'copy-dst.img');
+      fs.closeSync(fs.openSync(dst, 'w'));
+      fs.truncateSync(dst, syncBytes);
+
+      for (const n of ['alpha', 'bravo'] as const) t.must(n, ['create-md', '--force', 'r0']);
+      for (const n of ['alpha', 'bravo'] as const) t.must(n, ['up', 'r0']);
+      await t.waitConnected(30_000);
+      const usable = t.status('alpha').sizeKiB * 1024;
+      process.stderr.write(`full sync of ${(usable / 2 ** 20).toFixed(0)} MiB ...\n`);
+      const t0 = performance.now();
+      t.must('alpha', ['primary', '--force', 'r0']);
+      await t.waitInSync(600_000);
+      const syncS = (performance.now() - t0) / 1000;
+      const resyncLine = /Resync done \(total (\d+) sec; (\d+) KiB\)/.exec(t.log('bravo'));
+      await t.cleanup();
+      pairs.pop();
+
+      const srcSock = path.join(dir, 'src.sock');
+      const dstSock = path.join(dir, 'dst.sock');
+      const srcUri = nbdkitFile(src, srcSock, children);
+      const dstUri = nbdkitFile(dst, dstSock, children);
+      await Promise.all([waitForSocket(srcSock, 10_000), waitForSocket(dstSock, 10_000)]);
+      process.stderr.write('nbdcopy ...\n');
+      const c0 = performance.now();
+      await run('nbdcopy', [srcUri, dstUri], 600_000);
+      const copyS = (performance.now() - c0) / 1000;
+      for (const c of children.splice(0)) await stop(c);
+      // nbdcopy copied the whole file; the sync the usable part (the rest is metadata).
+      const syncMiBs = usable / 2 ** 20 / syncS;
+      const copyMiBs = syncBytes / 2 ** 20 / copyS;
+      report.push(
+        `full sync ${(usable / 2 ** 20).toFixed(0)} MiB: ${syncS.toFixed(2)} s = ${syncMiBs.toFixed(1)} MiB/s` +
+          (resyncLine ? ` (bravo logs: total ${resyncLine[1]} sec; ${resyncLine[2]} KiB)` : ''),
+      );
+      report.push(`nbdcopy nbdkit file -> nbdkit file ${(syncBytes / 2 ** 20).toFixed(0)} MiB: ${copyS.toFixed(2)} s = ${copyMiBs.toFixed(1)} MiB/s`);
+      report.push(`resync / nbdcopy throughput ratio: ${(syncMiBs / copyMiBs).toFixed(2)}`);
+      json.sync = { syncS, syncMiBs, copyS, copyMiBs, ratio: syncMiBs / copyMiBs };
+    }
+    if (flag('json')) process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+    process.stdout.write(report.join('\n') + '\n');
+  } finally {
+    for (const c of children) await stop(c);
+    for (const t of pairs) await t.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`replication-fio: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});
