@@ -6,17 +6,9 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FrameDecoder, FrameKind, encodeFrame, type Frame, type FrameHeader } from '../../src/runtime/peer/frame.js';
-import { PeerLink, type PeerLogger } from '../../src/runtime/peer/link.js';
+import { PeerLink } from '../../src/runtime/peer/link.js';
+import { memLogger } from '../helpers/peer.js';
 
-interface Line {
-  level: string;
-  msg: string;
-}
-function memLogger(): PeerLogger & { lines: Line[] } {
-  const lines: Line[] = [];
-  const at = (level: string) => (_obj: object, msg?: string) => void lines.push({ level, msg: msg ?? '' });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 /** A hand-driven peer: raw frames in and out over one TCP connection. */
 class RawPeer {

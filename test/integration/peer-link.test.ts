@@ -8,17 +8,9 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PeerConfigError, PeerLink, type PeerConnectedInfo, type PeerLinkOptions, type PeerLogger } from '../../src/runtime/peer/link.js';
+import { PeerConfigError, PeerLink, type PeerConnectedInfo, type PeerLinkOptions } from '../../src/runtime/peer/link.js';
+import { memLogger } from '../helpers/peer.js';
 
-interface Line {
-  level: string;
-  msg: string;
-}
-function memLogger(): PeerLogger & { lines: Line[] } {
-  const lines: Line[] = [];
-  const at = (level: string) => (_obj: object, msg?: string) => void lines.push({ level, msg: msg ?? '' });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 async function probePort(host: string): Promise<number> {
   const s = net.createServer();
