@@ -326,6 +326,8 @@ export class ResourceRuntime {
         randomU64: () => randomBytes(8).readBigUInt64BE(0),
       });
       this.core = core;
+      // The core's clock starts now, not at its first periodic tick.
+      this.apply(core.step({ type: 'tick', nowMs: Math.round(performance.now()) }));
       try {
         for (const v of this.volumes) await this.attachVolume(core, v);
         await this.startLink();

@@ -1137,6 +1137,15 @@ export class ReplicationCore {
         const v = this.volumes.get(m.volume)!;
         const mine = m.senderIs === 'source' ? 'target' : 'source';
         if (mine === 'source' && v.disk !== D.UpToDate) return this.protocolError(p, 'asked to be sync source without UpToDate data');
+        if (mine === 'target') {
+          const busy = [...this.peers.values()].find((q) => {
+            if (q === p || q.conn !== C.Connected) return false;
+            const r = this.peerVolume(q, m.volume).repl;
+            return r === C.WFBitMapT || r === C.WFSyncUUID || r === C.SyncTarget;
+          });
+          // One resync target at a time: decide again through a handshake, which parks it.
+          if (busy) return this.rehandshake(p, `asked to resync from ${p.name} while resyncing from ${busy.name}`);
+        }
         if (mine === 'target') this.setDisk(v, D.Inconsistent, `full sync from ${p.name}`);
         return this.beginSync(p, v, mine);
       }

@@ -276,6 +276,10 @@ function runHistory(evs: Ev[], policy: AfterSbPolicies, seed: number, stats: Sim
         if (!snapshot || n[ev.n].up) break; // restore a powered-off node's disk
         const saved = snapshot.node;
         if ((writesUnder.get(m(saved.uuids.current)) ?? 0) !== snapshot.writes) break;
+        // Nor if the peer tracks its changes relative to that generation (bitmap UUID X or X + offset):
+        // it cleared bits as this node received them, and a rollback of this node invalidates that bitmap.
+        const peerBm = m(n[1 - ev.n]!.uuids.bitmap);
+        if (peerBm === m(saved.uuids.current) || peerBm === ((m(saved.uuids.current) + UUID_NEW_BM_OFFSET) & 0xffff_ffff_ffff_ffffn)) break;
         n[ev.n] = { ...copyNode(saved), up: false, role: Role.Secondary, crashedPrimary: saved.role === Role.Primary || saved.crashedPrimary, uuids: { ...saved.uuids, current: m(saved.uuids.current) } };
         break;
       }
@@ -353,10 +357,9 @@ function runHistory(evs: Ev[], policy: AfterSbPolicies, seed: number, stats: Sim
           break;
         }
         const lost = [...tgt.seen].filter((id) => acked.has(id) && !src.seen.has(id));
-        // Resync rewrites the target's blocks: a snapshot of it taken under its old or its new current UUID is stale now.
-        const tgtCurrentBefore = m((srcIdx === 0 ? input.peer : input.self).current);
+        // The target's blocks now belong to the source's generation. When that is the generation the
+        // target already had (rule 40: same current UUID), a snapshot of the target under it is stale.
         for (const b of src.bitmap) tgt.data[b] = src.data[b]!;
-        writesUnder.set(tgtCurrentBefore, (writesUnder.get(tgtCurrentBefore) ?? 0) + 1);
         countWrite(src);
         if (tgt.data.join() !== src.data.join()) fail(`resync left the target different: ${tgt.data} vs ${src.data}`);
         if (lost.length > 0 && !discarding) {
