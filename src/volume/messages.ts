@@ -24,7 +24,10 @@ export interface UuidsMessage {
   history: [bigint, bigint];
   /** Set bits in the sender's bitmap for the receiver ("changes"). */
   dirtyBits: number;
-  /** 1 discard-my-data, 2 crashed primary, 4 disk inconsistent (DRBD's P_UUIDS flags). */
+  /**
+   * 1 discard-my-data, 2 crashed primary, 4 disk inconsistent (DRBD's P_UUIDS flags);
+   * 0x100: the sender replicates from another Primary and takes resync data only from it.
+   */
   flags: number;
 }
 
@@ -71,7 +74,8 @@ export interface AckMessage {
 
 /**
  * The Primary tells a Secondary which nodes hold a completed write, so the Secondary can
- * forget that those peers might miss it (DRBD 9's P_PEER_ACK).
+ * forget that those peers might miss it (DRBD 9's P_PEER_ACK). With empty `ids` it is
+ * cumulative: every holder is fully in sync with the Primary (DRBD 9's P_PEERS_IN_SYNC).
  */
 export interface PeerAckMessage {
   type: 'peer-ack';

@@ -1858,7 +1858,7 @@ export class ReplicationCore {
       const level = pv.verifyOutOfSync > 0 ? 'warn' : 'info';
       this.log(level, `${p.name}: volume ${v.volume}: Online verify done, found ${pv.verifyOutOfSync} 4k block(s) out of sync`);
       if (pv.verifyOutOfSync > 0) {
-        this.log('warn', `${p.name}: volume ${v.volume}: out-of-sync blocks are marked; disconnect and connect to resync them`);
+        this.log('warn', `${p.name}: volume ${v.volume}: out-of-sync blocks are marked and will be resynced from the Primary`);
         this.emit({ type: 'handler', name: 'out-of-sync', peer: p.name });
         this.persistBitmap(v, p.name, false, () => undefined);
       }
