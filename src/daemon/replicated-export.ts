@@ -50,9 +50,9 @@ export class ReplicatedExport implements BlockExport {
 
   async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
     this.check();
-    // The core keeps the buffer until every peer has it: it must not be a view into a
-    // receive buffer that is reused.
-    return this.requests.write(this.volume, offset, Buffer.from(data), fua);
+    // The core keeps the buffer until every peer has it; the NBD server hands over views
+    // of socket chunks, which Node never reuses, so no copy is needed.
+    return this.requests.write(this.volume, offset, data, fua);
   }
 
   async flush(): Promise<void> {

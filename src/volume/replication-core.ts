@@ -37,6 +37,8 @@ export const UUID_FLAG_HAS_OTHER_PRIMARY = 0x100;
 /** How often a Primary tells its in-sync Secondaries that they hold the same data. */
 const PEERS_IN_SYNC_INTERVAL_MS = 500;
 const BITMAP_CHUNK_BYTES = 256 * 1024;
+/** An epoch with writes is closed by a barrier at the latest after this long. */
+const EPOCH_IDLE_CLOSE_MS = 1000;
 
 export interface ReplicationConfig {
   resource: string;
@@ -184,6 +186,8 @@ interface PeerState {
   transferLog: TransferLogEntry[];
   epoch: number;
   epochWrites: number;
+  /** When the current epoch got its first write (simulated or monotonic ms). */
+  epochOpenedMs: number;
   /** Receiving side: writes of each epoch still in flight, and barriers waiting for them. */
   epochsInFlight: Map<number, number>;
   pendingBarriers: number[];
@@ -250,6 +254,7 @@ export class ReplicationCore {
         transferLog: [],
         epoch: 1,
         epochWrites: 0,
+        epochOpenedMs: 0,
         epochsInFlight: new Map(),
         pendingBarriers: [],
         flushingBarrier: false,
@@ -1312,6 +1317,7 @@ export class ReplicationCore {
         p.transferLog.push({ volume: v.volume, offset, length: data.length, epoch: p.epoch });
         if (this.cfg.protocol !== 'A') w.waitingPeers.add(p.name);
         w.holders.add(p.name);
+        if (p.epochWrites === 0) p.epochOpenedMs = this.nowMs;
         if (++p.epochWrites >= this.cfg.maxEpochSize) this.closeEpoch(p);
       } else {
         // The peer cannot get this write now: remember the blocks for the next resync.
@@ -1912,8 +1918,9 @@ export class ReplicationCore {
     this.reconcileMarks();
     for (const p of this.peers.values()) {
       if (p.conn !== C.Connected) continue;
-      // Close epochs that have writes, so transfer logs stay short and barriers flow.
-      if (p.epochWrites > 0) this.closeEpoch(p);
+      // Close epochs that have writes about once a second, so transfer logs stay short;
+      // each barrier costs the peer a flush, so not on every tick.
+      if (p.epochWrites > 0 && nowMs - p.epochOpenedMs >= EPOCH_IDLE_CLOSE_MS) this.closeEpoch(p);
       for (const v of this.volumes.values()) {
         const pv = this.peerVolume(p, v.volume);
         if (pv.repl === C.SyncTarget) {

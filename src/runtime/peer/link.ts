@@ -1058,7 +1058,9 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     if (!conn.corked) {
       conn.corked = true;
       s.cork();
-      process.nextTick(() => {
+      // Uncork after the current poll phase: acks for writes completed in the same loop
+      // turn leave in one writev instead of one syscall each.
+      setImmediate(() => {
         if (conn.corked) {
           conn.corked = false;
           if (!s.destroyed) s.uncork();
