@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DrbdConfigError, loadDrbdConfig, type DrbdConfig, type MetaDisk, type OptionSection } from '../../src/config/drbd/index.js';
+import { DrbdConfigError, type DrbdConfig, type MetaDisk, type OptionSection } from '../../src/config/drbd/index.js';
+import { loadDrbdConfig } from '../../src/runtime/drbd-config-loader.js';
 
 const DRBDADM = '/usr/sbin/drbdadm';
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/drbd/', import.meta.url));

@@ -5,9 +5,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  DrbdConfigError, findResource, hostFor, loadDrbdConfig, optionBool, optionInt, optionSize, optionString,
+  DrbdConfigError, findResource, hostFor, optionBool, optionInt, optionSize, optionString,
   parseDrbdConfig, volumesFor, type OptionSection,
 } from '../../src/config/drbd/index.js';
+import { loadDrbdConfig } from '../../src/runtime/drbd-config-loader.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/drbd/', import.meta.url));
 const fixture = (name: string): string => path.join(FIXTURES, name);

@@ -1,7 +1,6 @@
 // Public API of the drbd.conf reader.
 export * from './model.js';
 export { parseDrbdConfig, type ParseOptions } from './config.js';
-export { loadDrbdConfig, globFiles } from './loader.js';
 export { DrbdConfigError, type DrbdConfigErrorCode } from './errors.js';
 export { findResource, hostFor, volumesFor } from './lookup.js';
 export { optionInt, optionSize, optionBool, optionString, numberIn } from './values.js';

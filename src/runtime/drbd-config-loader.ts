@@ -3,8 +3,8 @@
 // or a leading '.', `[...]` is a character class (`[!...]` negated), as in glob(3).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseDrbdConfig } from './config.js';
-import type { DrbdConfig } from './model.js';
+import { parseDrbdConfig } from '../config/drbd/config.js';
+import type { DrbdConfig } from '../config/drbd/model.js';
 
 export function loadDrbdConfig(file: string): DrbdConfig {
   return parseDrbdConfig(fs.readFileSync(file, 'utf8'), file, {
