@@ -7,24 +7,12 @@
 // (bench/nbd-serve.ts) so fio and the server do not share an event loop. For every job the two
 // servers run back to back. Writes are buffered on both sides (no FUA, no flush), like for like.
 
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, open as fsOpen } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-interface Job {
-  id: string;
-  label: string;
-  args: string[];
-  dir: 'read' | 'write';
-}
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
+import { JOBS, arg, fio, median, parseSize, stop, waitForSocket, type Job, type Result } from './fio-common.js';
 
 const sizeArg = arg('size', '1G');
 const runtimeS = Number(arg('runtime', '8'));
@@ -33,78 +21,6 @@ const threadpool = arg('threadpool', '');
 const repeat = Math.max(1, Number(arg('repeat', '3')));
 const inlineIo = arg('inline-io', '0');
 const wantJobs = arg('jobs', 'seqwrite,randwrite16,randread16,randwrite1').split(',');
-
-const JOBS: Job[] = [
-  { id: 'seqwrite', label: 'seq write 1M QD8', dir: 'write', args: ['--rw=write', '--bs=1M', '--iodepth=8', '--time_based'] },
-  { id: 'randwrite16', label: 'rand write 4k QD16', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=16', '--time_based'] },
-  { id: 'randread16', label: 'rand read 4k QD16', dir: 'read', args: ['--rw=randread', '--bs=4k', '--iodepth=16', '--time_based'] },
-  { id: 'randwrite1', label: 'rand write 4k QD1', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=1', '--time_based'] },
-];
-
-function parseSize(s: string): number {
-  const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s);
-  if (!m) throw new Error(`bad size ${s}`);
-  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
-  return Number(m[1]) * mult;
-}
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-async function waitForSocket(p: string, timeoutMs: number): Promise<void> {
-  // Existence only: a connect probe would make nbdkit log a reset connection.
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(p)) {
-    if (Date.now() > deadline) throw new Error(`socket ${p} did not come up`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await new Promise((r) => setTimeout(r, 100));
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-interface Result {
-  iops: number;
-  bwMiBs: number;
-  latUsMean: number;
-}
-
-async function fio(job: Job, uri: string, sizeBytes: number): Promise<Result> {
-  const args = [
-    `--name=${job.id}`,
-    '--ioengine=nbd',
-    `--uri=${uri}`,
-    `--size=${sizeBytes}`,
-    `--runtime=${runtimeS}`,
-    '--ramp_time=1',
-    '--output-format=json',
-    ...job.args,
-  ];
-  const out = await run('fio', args, (runtimeS + 60) * 1000);
-  const j = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Record<string, { iops: number; bw: number; clat_ns: { mean: number } }>[] };
-  const side = j.jobs[0]![job.dir]!;
-  return { iops: side.iops, bwMiBs: side.bw / 1024, latUsMean: side.clat_ns.mean / 1000 };
-}
-
-function median(rs: Result[]): Result {
-  return [...rs].sort((a, b) => a.iops - b.iops)[Math.floor(rs.length / 2)]!;
-}
 
 async function main(): Promise<void> {
   const sizeBytes = parseSize(sizeArg);
@@ -146,7 +62,7 @@ async function main(): Promise<void> {
       // Alternate the servers and keep the median run of each (the machine may be noisy).
       const runs = new Map<string, Result[]>(servers.map((s) => [s.id, []]));
       for (let i = 0; i < repeat; i++) {
-        for (const s of servers) runs.get(s.id)!.push(await fio(job, s.uri, sizeBytes));
+        for (const s of servers) runs.get(s.id)!.push(await fio(job, s.uri, sizeBytes, runtimeS));
       }
       rows.push({ job, results: new Map([...runs].map(([k, v]) => [k, median(v)])) });
     }

@@ -14,34 +14,15 @@
 //
 // Needs root (the daemons create loop devices), nbdkit, nbdcopy and fio.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TwoNodes as TwoNodesT } from '../test/helpers/two-node.js';
+import { JOBS, arg, fio, median, parseSize, run, stop, waitForSocket, type Job, type Result } from './fio-common.js';
 
-interface Job {
-  id: string;
-  label: string;
-  args: string[];
-  dir: 'read' | 'write';
-}
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
-
-// The same jobs as bench/nbd-fio.ts.
-const JOBS: Job[] = [
-  { id: 'seqwrite', label: 'seq write 1M QD8', dir: 'write', args: ['--rw=write', '--bs=1M', '--iodepth=8', '--time_based'] },
-  { id: 'randwrite16', label: 'rand write 4k QD16', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=16', '--time_based'] },
-  { id: 'randread16', label: 'rand read 4k QD16', dir: 'read', args: ['--rw=randread', '--bs=4k', '--iodepth=16', '--time_based'] },
-  { id: 'randwrite1', label: 'rand write 4k QD1', dir: 'write', args: ['--rw=randwrite', '--bs=4k', '--iodepth=1', '--time_based'] },
-];
 
 const sizeArg = arg('size', '1G');
 const syncSizeArg = arg('sync-size', '1G');
@@ -50,64 +31,11 @@ const repeat = Math.max(1, Number(arg('repeat', '3')));
 const wantJobs = arg('jobs', JOBS.map((j) => j.id).join(',')).split(',');
 const baseDir = arg('dir', os.tmpdir());
 
-function parseSize(s: string): number {
-  const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s);
-  if (!m) throw new Error(`bad size ${s}`);
-  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
-  return Number(m[1]) * mult;
-}
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-async function waitForSocket(p: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fs.existsSync(p)) {
-    if (Date.now() > deadline) throw new Error(`socket ${p} did not come up`);
-    await sleep(50);
-  }
-  await sleep(100);
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 function nbdkitFile(file: string, sock: string, children: ChildProcess[]): string {
   const child = spawn('nbdkit', ['--foreground', '--exit-with-parent', '--unix', sock, 'file', file], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   return `nbd+unix:///?socket=${sock}`;
 }
-
-interface Result {
-  iops: number;
-  bwMiBs: number;
-  latUsMean: number;
-}
-
-async function fio(job: Job, uri: string, sizeBytes: number): Promise<Result> {
-  const args = [`--name=${job.id}`, '--ioengine=nbd', `--uri=${uri}`, `--size=${sizeBytes}`, `--runtime=${runtimeS}`, '--ramp_time=1', '--output-format=json', ...job.args];
-  const out = await run('fio', args, (runtimeS + 60) * 1000);
-  const j = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Record<string, { iops: number; bw: number; clat_ns: { mean: number } }>[] };
-  const side = j.jobs[0]![job.dir]!;
-  return { iops: side.iops, bwMiBs: side.bw / 1024, latUsMean: side.clat_ns.mean / 1000 };
-}
-
-const median = (rs: Result[]): Result => [...rs].sort((a, b) => a.iops - b.iops)[Math.floor(rs.length / 2)]!;
 
 /** Fill a file with random bytes, 1 MiB at a time (the copy source gets the same bytes by copying the file). */
 function fillRandom(file: string, bytes: number): void {
@@ -157,7 +85,7 @@ async function main(): Promise<void> {
       for (const job of JOBS.filter((j) => wantJobs.includes(j.id))) {
         process.stderr.write(`running ${job.label} ...\n`);
         const runs = new Map<string, Result[]>(servers.map((s) => [s.id, []]));
-        for (let i = 0; i < repeat; i++) for (const s of servers) runs.get(s.id)!.push(await fio(job, s.uri, usable));
+        for (let i = 0; i < repeat; i++) for (const s of servers) runs.get(s.id)!.push(await fio(job, s.uri, usable, runtimeS));
         rows.push({ job, results: new Map([...runs].map(([k, v]) => [k, median(v)])) });
       }
       const peer = t.status('alpha').peer;
