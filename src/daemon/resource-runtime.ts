@@ -146,6 +146,30 @@ export class ResourceRuntime {
       resyncInflightBytesMax: 16 * 1024 * 1024,
       // resync-rate is KiB/s in drbd.conf; 0 (unset) means as fast as the link allows.
       resyncRateKiBps: disk.has('resync-rate') ? optionInt(disk, 'resync-rate', 0) : 0,
+      ...this.resyncControllerConfig(),
+    };
+  }
+
+  /**
+   * DRBD's dynamic resync controller runs when any of its options is set (units as in
+   * drbd.conf: tenths of a second, sectors, KiB/s); otherwise resync-rate, if set, caps a
+   * plain budget, and an unconfigured resync runs as fast as the link allows.
+   */
+  private resyncControllerConfig(): Pick<ReplicationConfig, 'resyncController'> {
+    const disk = this.config.disk;
+    const keys = ['c-plan-ahead', 'c-fill-target', 'c-delay-target', 'c-max-rate', 'c-min-rate'];
+    if (!keys.some((k) => disk.has(k))) return {};
+    const net = this.config.net;
+    return {
+      resyncController: {
+        ...(disk.has('resync-rate') ? { resyncRateKiBps: optionInt(disk, 'resync-rate', 250) } : {}),
+        ...(disk.has('c-plan-ahead') ? { cPlanAheadTenths: optionInt(disk, 'c-plan-ahead', 20) } : {}),
+        ...(disk.has('c-fill-target') ? { cFillTargetSectors: optionInt(disk, 'c-fill-target', 100) } : {}),
+        ...(disk.has('c-delay-target') ? { cDelayTargetTenths: optionInt(disk, 'c-delay-target', 10) } : {}),
+        ...(disk.has('c-max-rate') ? { cMaxRateKiBps: optionInt(disk, 'c-max-rate', 102400) } : {}),
+        ...(disk.has('c-min-rate') ? { cMinRateKiBps: optionInt(disk, 'c-min-rate', 250) } : {}),
+        ...(net.has('max-buffers') ? { maxBuffers: optionInt(net, 'max-buffers', 2048) } : {}),
+      },
     };
   }
 
@@ -468,6 +492,7 @@ export class ResourceRuntime {
           this.progress.set(key, prog);
         }
         prog.update(Math.min(v.outOfSyncBits, Math.max(v.resyncTotalBits, v.outOfSyncBits)), now);
+        if (v.resyncWantKiBps > 0) prog.setWant(v.resyncWantKiBps);
       }
     }
   }

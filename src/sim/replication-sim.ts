@@ -37,6 +37,8 @@ export interface SimOptions {
   /** Upper bound on the heal phase before it counts as a liveness failure. */
   healPhaseMsMax: number;
   csums: boolean;
+  /** Run resyncs under DRBD's dynamic rate controller (c-plan-ahead etc.). */
+  rateControl: boolean;
   /** Keep the last N log lines for a failure report. */
   logLines: number;
   trace: boolean;
@@ -50,6 +52,7 @@ export const defaultSimOptions = (seed: number): SimOptions => ({
   faultPhaseMs: 4000,
   healPhaseMsMax: 60_000,
   csums: seed % 4 === 1,
+  rateControl: seed % 5 === 2,
   logLines: 400,
   trace: false,
 });
@@ -217,6 +220,7 @@ export class ReplicationSim {
       resyncRequestBytes: 4 * BLOCK,
       resyncInflightBytesMax: 16 * BLOCK,
       resyncRateKiBps: 0,
+      ...(this.opts.rateControl ? { resyncController: { cPlanAheadTenths: 20, cFillTargetSectors: 400, cMaxRateKiBps: 40_000, cMinRateKiBps: 4_000 } } : {}),
       trace: this.opts.trace,
     };
   }

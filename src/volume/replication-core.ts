@@ -26,6 +26,7 @@ import { syncHandshake, type SyncDecision } from './resync-decision.js';
 import type { PeerMessage, UuidsMessage } from './messages.js';
 import { MetaFlag } from './resource-core.js';
 import type { AfterSbPolicy } from './after-split-brain.js';
+import { ResyncRateController, type ResyncRateConfig } from './resync-rate.js';
 
 export const BLOCK_BYTES = 4096;
 /**
@@ -64,6 +65,12 @@ export interface ReplicationConfig {
   resyncRateKiBps: number;
   /** Log every resync request and answer (for replaying a simulator seed). */
   trace?: boolean;
+  /**
+   * DRBD's dynamic resync controller (c-plan-ahead, c-fill-target, c-delay-target,
+   * c-max-rate, c-min-rate): when set, it decides each tick how much the target requests,
+   * instead of the plain resyncRateKiBps budget.
+   */
+  resyncController?: Partial<ResyncRateConfig>;
 }
 
 export interface CoreDeps {
@@ -131,6 +138,8 @@ interface LocalVolume {
   locks: RangeLocks;
   readKiB: number;
   writtenKiB: number;
+  /** Sectors of application and replicated writes (not resync), for c-min-rate. */
+  appIoSectors: number;
   alWrites: number;
   bmWrites: number;
 }
@@ -149,6 +158,12 @@ interface PeerVolume {
   resyncCursor: number;
   resyncInflightBytes: number;
   resyncBudgetBytes: number;
+  /** Target side with a configured controller: it sets the budget every tick. */
+  rateController: ResyncRateController | null;
+  resyncBytesDoneSinceTick: number;
+  /** The controller's current target rate (DRBD's want:), KiB/s; 0 when none runs. */
+  resyncWantKiBps: number;
+  appIoSectorsAtTick: number;
   resyncTotalBits: number;
   resyncStartMs: number;
   resyncSameCsumBlocks: number;
@@ -291,7 +306,7 @@ export class ReplicationCore {
   peerSnapshot(peer: string): {
     conn: C;
     peerRole: Role;
-    volumes: { volume: number; repl: C; peerDisk: D; outOfSyncBits: number; totalBits: number; resyncTotalBits: number; resyncStartMs: number; sentKiB: number; receivedKiB: number; sameCsumBlocks: number }[];
+    volumes: { volume: number; repl: C; peerDisk: D; outOfSyncBits: number; totalBits: number; resyncTotalBits: number; resyncStartMs: number; sentKiB: number; receivedKiB: number; resyncWantKiBps: number; sameCsumBlocks: number }[];
   } | null {
     const p = this.peers.get(peer);
     if (!p) return null;
@@ -311,6 +326,7 @@ export class ReplicationCore {
           resyncStartMs: pv.resyncStartMs,
           sentKiB: pv.sentKiB,
           receivedKiB: pv.receivedKiB,
+          resyncWantKiBps: pv.resyncWantKiBps,
           sameCsumBlocks: pv.resyncSameCsumBlocks,
         };
       }),
@@ -405,6 +421,10 @@ export class ReplicationCore {
         resyncCursor: 0,
         resyncInflightBytes: 0,
         resyncBudgetBytes: 0,
+        rateController: null,
+        resyncBytesDoneSinceTick: 0,
+        resyncWantKiBps: 0,
+        appIoSectorsAtTick: 0,
         resyncTotalBits: 0,
         resyncStartMs: 0,
         resyncSameCsumBlocks: 0,
@@ -446,6 +466,7 @@ export class ReplicationCore {
       locks: new RangeLocks(),
       readKiB: 0,
       writtenKiB: 0,
+      appIoSectors: 0,
       alWrites: 0,
       bmWrites: 0,
     };
@@ -1301,7 +1322,10 @@ export class ReplicationCore {
       (ok) => {
         w.localDone = true;
         if (!ok) w.ok = false;
-        else v.writtenKiB += data.length / 1024;
+        else {
+          v.writtenKiB += data.length / 1024;
+          v.appIoSectors += data.length / 512;
+        }
         v.locks.release(offset, data.length);
         v.al.release(extents);
         const waiters = this.alWaiters.splice(0);
@@ -1437,7 +1461,10 @@ export class ReplicationCore {
         (opId) => ({ type: 'disk-write', opId, volume: m.volume, offset: m.offset, data, fua: m.fua }),
         (ok) => {
           v.locks.release(m.offset, data.length);
-          if (ok) v.writtenKiB += data.length / 1024;
+          if (ok) {
+            v.writtenKiB += data.length / 1024;
+            v.appIoSectors += data.length / 512;
+          }
           if (this.inFlightMarks.has(`${p.name}:${m.id}`)) {
             // Marked again now that the blocks changed: a resync read served between the
             // arrival and this write cleared the first marks with the older data.
@@ -1652,6 +1679,9 @@ export class ReplicationCore {
     pv.resyncCursor = 0;
     pv.resyncInflightBytes = 0;
     pv.resyncBudgetBytes = this.cfg.resyncInflightBytesMax;
+    pv.rateController = this.cfg.resyncController ? new ResyncRateController(this.cfg.resyncController) : null;
+    pv.resyncBytesDoneSinceTick = 0;
+    if (pv.rateController) pv.resyncBudgetBytes = this.cfg.resyncRequestBytes;
     this.log('info', `${p.name}: volume ${volume}: repl( SyncTarget ), ${pv.resyncTotalBits} blocks to sync`);
     this.pumpResync(p, v);
   }
@@ -1673,7 +1703,7 @@ export class ReplicationCore {
       const offset = first * BLOCK_BYTES;
       const length = Math.min(count * BLOCK_BYTES, v.sizeBytes - offset);
       pv.resyncInflightBytes += length;
-      if (this.cfg.resyncRateKiBps > 0) pv.resyncBudgetBytes -= length;
+      if (pv.rateController || this.cfg.resyncRateKiBps > 0) pv.resyncBudgetBytes -= length;
       if (this.cfg.csumsAlg !== '') {
         // Checksum resync: send the digest of our block; the source sends data only if it differs.
         v.locks.acquire(offset, length, () => {
@@ -1694,6 +1724,7 @@ export class ReplicationCore {
   }
 
   private budgetAllows(pv: PeerVolume): boolean {
+    if (pv.rateController) return pv.resyncBudgetBytes > 0;
     return this.cfg.resyncRateKiBps <= 0 || pv.resyncBudgetBytes > 0;
   }
 
@@ -1759,6 +1790,7 @@ export class ReplicationCore {
     v.bitmaps.get(p.name)!.clearRange(offset, length);
     if (sameCsum) pv.resyncSameCsumBlocks += Math.ceil(length / BLOCK_BYTES);
     pv.resyncInflightBytes -= length;
+    pv.resyncBytesDoneSinceTick += length;
     this.send(p, { type: 'rs-ack', volume, offset, length });
     this.bitmapPersistDue = true;
     this.pumpResync(p, v);
@@ -1924,7 +1956,18 @@ export class ReplicationCore {
       for (const v of this.volumes.values()) {
         const pv = this.peerVolume(p, v.volume);
         if (pv.repl === C.SyncTarget) {
-          if (this.cfg.resyncRateKiBps > 0) {
+          if (pv.rateController) {
+            // c-min-rate compares against application writes on this node.
+            const out = pv.rateController.tick({
+              sectorsAckedSinceLastTick: Math.floor(pv.resyncBytesDoneSinceTick / 512),
+              sectorsInFlight: Math.floor(pv.resyncInflightBytes / 512),
+              applicationIoSectorsSinceLastTick: v.appIoSectors - pv.appIoSectorsAtTick,
+            });
+            pv.appIoSectorsAtTick = v.appIoSectors;
+            pv.resyncBytesDoneSinceTick = 0;
+            pv.resyncBudgetBytes = out.requestSectors * 512;
+            pv.resyncWantKiBps = out.wantKiBps;
+          } else if (this.cfg.resyncRateKiBps > 0) {
             pv.resyncBudgetBytes = Math.min(
               pv.resyncBudgetBytes + (this.cfg.resyncRateKiBps * 1024 * elapsedMs) / 1000,
               Math.max(this.cfg.resyncRequestBytes, (this.cfg.resyncRateKiBps * 1024) / 5),
