@@ -8,7 +8,7 @@ import path from 'node:path';
 import { NbdServer, type NbdLogger, type NbdServerLimits } from '../../src/runtime/nbd/server.js';
 import { FileBlockExport } from '../../src/runtime/nbd/file-export.js';
 import { StaticExportDirectory } from '../../src/runtime/nbd/directory.js';
-import { ByteQueue } from '../../src/runtime/nbd/byte-queue.js';
+import { ByteQueue } from '../../src/runtime/byte-queue.js';
 import * as P from '../../src/runtime/nbd/protocol.js';
 
 export interface LogLine {

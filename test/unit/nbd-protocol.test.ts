@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as P from '../../src/runtime/nbd/protocol.js';
-import { ByteQueue } from '../../src/runtime/nbd/byte-queue.js';
+import { ByteQueue } from '../../src/runtime/byte-queue.js';
 import { FileBlockExport } from '../../src/runtime/nbd/file-export.js';
 import { BlockIoError, NbdErrno } from '../../src/runtime/nbd/block-export.js';
 

@@ -10,7 +10,7 @@
 import net from 'node:net';
 import { lstat, unlink, chmod } from 'node:fs/promises';
 import { BlockIoError, NbdErrno, isVectored, type BlockExport, type ExportDirectory } from './block-export.js';
-import { ByteQueue } from './byte-queue.js';
+import { ByteQueue } from '../byte-queue.js';
 import * as P from './protocol.js';
 
 export interface NbdLogger {

@@ -9,6 +9,8 @@
 // the '$', so any header survives the round trip exactly. A zero-length payload decodes as null.
 // See docs/peer-protocol.md.
 
+import { ByteQueue } from '../byte-queue.js';
+
 export const FRAME_MAGIC = 0x5afe51de;
 export const FRAME_VERSION = 1;
 export const FRAME_HEADER_BYTES = 16;
@@ -256,10 +258,7 @@ export function frameBytes(bufs: readonly Buffer[]): number {
  */
 export class FrameDecoder {
   private limits: FrameLimits;
-  private chunks: Buffer[] = [];
-  private head = 0;
-  private headOffset = 0;
-  private total = 0;
+  private readonly queue = new ByteQueue();
   private pending: { kind: FrameKind; jsonBytes: number; payloadBytes: number } | null = null;
   private failure: PeerProtocolError | null = null;
 
@@ -277,19 +276,17 @@ export class FrameDecoder {
 
   /** Bytes received and not yet returned as frames. */
   get bufferedBytes(): number {
-    return this.total;
+    return this.queue.length;
   }
 
   /** True when a frame has been started (some of its bytes arrived) but not completed. */
   get midFrame(): boolean {
-    return this.total > 0 || this.pending !== null;
+    return this.queue.length > 0 || this.pending !== null;
   }
 
   push(chunk: Buffer): void {
     if (this.failure) throw this.failure;
-    if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.total += chunk.length;
+    this.queue.push(chunk);
   }
 
   /** The next complete frame, or null when more bytes are needed. Only throws PeerProtocolError. */
@@ -315,12 +312,12 @@ export class FrameDecoder {
 
   private step(): Frame | null {
     if (this.pending === null) {
-      if (this.total < FRAME_HEADER_BYTES) {
+      if (this.queue.length < FRAME_HEADER_BYTES) {
         // Reject a wrong magic as soon as its bytes are here (garbage should not wait for 16 bytes).
         this.checkMagicPrefix();
         return null;
       }
-      const h = this.take(FRAME_HEADER_BYTES);
+      const h = this.queue.take(FRAME_HEADER_BYTES);
       const magic = h.readUInt32BE(0);
       if (magic !== FRAME_MAGIC) {
         throw new PeerProtocolError('ERR_PEER_FRAME_MAGIC', `bad frame magic 0x${magic.toString(16).padStart(8, '0')}`);
@@ -348,82 +345,32 @@ export class FrameDecoder {
       this.pending = { kind: kind as FrameKind, jsonBytes, payloadBytes };
     }
     const p = this.pending;
-    if (this.total < p.jsonBytes + p.payloadBytes) return null;
-    const header = decodeHeaderJson(this.take(p.jsonBytes));
+    if (this.queue.length < p.jsonBytes + p.payloadBytes) return null;
+    const header = decodeHeaderJson(this.queue.take(p.jsonBytes));
     if (p.kind === FrameKind.message && typeof header.type !== 'string') {
       throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', 'message frame header has no string "type"');
     }
-    const payload = p.payloadBytes > 0 ? this.take(p.payloadBytes) : null;
+    const payload = p.payloadBytes > 0 ? this.queue.take(p.payloadBytes) : null;
     this.pending = null;
     return { kind: p.kind, header, payload };
   }
 
   private checkMagicPrefix(): void {
-    const n = Math.min(this.total, 4);
-    const c = this.chunks[this.head];
-    if (c === undefined) return;
-    for (let i = 0, ci = this.head, off = this.headOffset; i < n; i++) {
-      while (off >= this.chunks[ci]!.length) {
-        ci++;
-        off = 0;
-      }
+    const n = Math.min(this.queue.length, 4);
+    for (let i = 0; i < n; i++) {
       const expected = (FRAME_MAGIC >>> (24 - 8 * i)) & 0xff;
-      const got = this.chunks[ci]![off]!;
+      const got = this.queue.byteAt(i);
       if (got !== expected) {
         throw new PeerProtocolError('ERR_PEER_FRAME_MAGIC', `bad frame magic (byte ${i} is 0x${got.toString(16).padStart(2, '0')})`);
       }
-      off++;
-    }
-  }
-
-  /** Remove n bytes (n <= total): a view when they lie in one chunk, else one copy. */
-  private take(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    const first = this.chunks[this.head]!;
-    const avail = first.length - this.headOffset;
-    if (n <= avail) {
-      const view = first.subarray(this.headOffset, this.headOffset + n);
-      this.advance(n, avail);
-      return view;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let copied = 0;
-    while (copied < n) {
-      const c = this.chunks[this.head]!;
-      const cAvail = c.length - this.headOffset;
-      const m = Math.min(cAvail, n - copied);
-      c.copy(out, copied, this.headOffset, this.headOffset + m);
-      copied += m;
-      this.advance(m, cAvail);
-    }
-    return out;
-  }
-
-  private advance(n: number, avail: number): void {
-    this.total -= n;
-    if (n === avail) {
-      this.chunks[this.head] = EMPTY;
-      this.head++;
-      this.headOffset = 0;
-      if (this.head > 64 && this.head * 2 > this.chunks.length) {
-        this.chunks = this.chunks.slice(this.head);
-        this.head = 0;
-      }
-    } else {
-      this.headOffset += n;
     }
   }
 
   private clear(): void {
-    this.chunks = [];
-    this.head = 0;
-    this.headOffset = 0;
-    this.total = 0;
+    this.queue.clear();
     this.pending = null;
   }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 function checkLimits(l: FrameLimits): FrameLimits {
   for (const [k, v] of Object.entries(l)) {

@@ -1,4 +1,7 @@
-// A FIFO of received chunks. Taking bytes that lie inside one chunk returns a view (no copy);
+// A FIFO of received socket chunks, shared by the NBD server and the peer frame decoder.
+// Taking bytes that lie inside one chunk returns a view (no copy);
+// only messages that straddle chunk boundaries are copied, once, into a fresh buffer.
+// Taking bytes that lie inside one chunk returns a view (no copy);
 // only messages that straddle chunk boundaries are copied, once, into a fresh buffer.
 
 export class ByteQueue {
@@ -11,6 +14,18 @@ export class ByteQueue {
 
   get length(): number {
     return this.total;
+  }
+
+  /** The byte at position i from the front, without removing anything (i < length). */
+  byteAt(i: number): number {
+    if (i < 0 || i >= this.total) throw new RangeError(`byteAt(${i}) with ${this.total} bytes queued`);
+    let ci = this.head;
+    let off = this.headOffset + i;
+    while (off >= this.chunks[ci]!.length) {
+      off -= this.chunks[ci]!.length;
+      ci++;
+    }
+    return this.chunks[ci]![off]!;
   }
 
   push(chunk: Buffer): void {
