@@ -34,6 +34,7 @@ import {
   type SyncDecision,
   type UuidSnapshot,
 } from '../../src/volume/resync-decision.js';
+import { handshakeInput } from '../helpers/handshake.js';
 import { AFTER_SB_0PRI_POLICIES, AFTER_SB_1PRI_POLICIES, AFTER_SB_2PRI_POLICIES, type AfterSbPolicies } from '../../src/volume/after-split-brain.js';
 
 const m = (x: bigint): bigint => x & ~1n;
@@ -495,20 +496,7 @@ test('DRBD asymmetry, pinned: both current UUIDs zero -> rule 20 on both ends', 
   assert.deepEqual([r.self.rule, r.peer.rule], [20, 20]);
 });
 
-function baseInput(self: UuidSnapshot, peer: UuidSnapshot): SyncHandshakeInput {
-  return {
-    self,
-    peer,
-    selfDisk: DiskState.UpToDate,
-    peerDisk: DiskState.UpToDate,
-    selfRole: Role.Secondary,
-    peerRole: Role.Secondary,
-    resolveConflicts: false,
-    policy: { afterSb0pri: 'disconnect', afterSb1pri: 'disconnect', afterSb2pri: 'disconnect', alwaysAsbp: false, rrConflict: 'disconnect' },
-    selfDiscardMyData: false,
-    peerDiscardMyData: false,
-  };
-}
+const baseInput = (self: UuidSnapshot, peer: UuidSnapshot): SyncHandshakeInput => handshakeInput(self, peer);
 
 test('property: equal current UUIDs, no crash, no Primary -> no sync on both ends', () => {
   fc.assert(

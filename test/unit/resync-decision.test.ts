@@ -16,6 +16,7 @@ import {
   type SyncDecision,
 } from '../../src/volume/resync-decision.js';
 import { DEFAULT_AFTER_SB_POLICIES, type AfterSbPolicies } from '../../src/volume/after-split-brain.js';
+import { handshakeInput } from '../helpers/handshake.js';
 
 // Readable UUIDs; none is another plus UUID_NEW_BM_OFFSET by accident.
 const A = 0xaaaa_0000_0000_a000n;
@@ -32,22 +33,7 @@ function snap(current: bigint, bitmap = 0n, h0 = 0n, h1 = 0n, extra: { bits?: nu
 
 const ctx = { resolveConflicts: false, selfRole: Role.Secondary, peerRole: Role.Secondary };
 
-function input(self: UuidSnapshot, peer: UuidSnapshot, over: Partial<Omit<SyncHandshakeInput, 'policy'>> & { policy?: Partial<AfterSbPolicies> } = {}): SyncHandshakeInput {
-  const { policy, ...rest } = over;
-  return {
-    self,
-    peer,
-    selfDisk: DiskState.UpToDate,
-    peerDisk: DiskState.UpToDate,
-    selfRole: Role.Secondary,
-    peerRole: Role.Secondary,
-    resolveConflicts: false,
-    policy: { ...DEFAULT_AFTER_SB_POLICIES, ...policy },
-    selfDiscardMyData: false,
-    peerDiscardMyData: false,
-    ...rest,
-  };
-}
+const input = handshakeInput;
 
 /** Decide on both ends; assert they agree; return this end's decision. */
 function both(i: SyncHandshakeInput, allowed: string[] = ['complementary', 'both-no-sync', 'both-drop']): SyncDecision {

@@ -16,6 +16,7 @@ import {
   type ResourceStatus,
 } from '../../src/volume/status-format.js';
 import { SyncProgress, type SyncDetails } from '../../src/volume/sync-progress.js';
+import { LISTING3_AT_MS, listing3Progress } from '../helpers/listing3.js';
 
 /** What `watch` shows: tabs expanded to 8 columns. */
 function expandTabs(s: string): string {
@@ -43,23 +44,7 @@ srcversion: 2A5DFCD31AE4EBF93C0E357
     ns:0 nr:20970844 dw:20970844 dr:0 al:8 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0
 `;
 
-/**
- * Listing 3 as a run: a 20 GiB device (5242711 blocks), 105 s in, that sped up after
- * 87 s: 134840 blocks in the last 18 s (29,964 KiB/s), 438784 since the start
- * (16,712 KiB/s average), 4803927 left (finish 640 s = 0:10:40).
- */
-function listing3Details(): SyncDetails {
-  const T = 5242711;
-  const L87 = 4803927 + 134840;
-  const L105 = 4803927;
-  const p = new SyncProgress({ totalBits: T, startMs: 0 });
-  for (let s = 1; s <= 105; s++) {
-    const left = s <= 87 ? T - Math.round(((T - L87) * s) / 87) : L87 - Math.round(((L87 - L105) * (s - 87)) / 18);
-    p.update(left, s * 1000);
-  }
-  p.setWant(41000);
-  return p.details(105_000);
-}
+const listing3Details = (): SyncDetails => listing3Progress().details(LISTING3_AT_MS);
 
 function resource(opts: {
   cs: ConnectionState;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { listing3Progress } from '../helpers/listing3.js';
 import {
   SyncProgress,
   averageKiBps,
@@ -42,19 +43,6 @@ test('property: per mil is within 0..1000 and never decreases as blocks get done
   );
 });
 
-/** The article's Listing 3 run: 20 GiB, sped up after 87 s; snapshot at 105 s. */
-function listing3Progress(): SyncProgress {
-  const T = 5242711;
-  const L87 = 4803927 + 134840;
-  const L105 = 4803927;
-  const p = new SyncProgress({ totalBits: T, startMs: 0 });
-  for (let s = 1; s <= 105; s++) {
-    const left = s <= 87 ? T - Math.round(((T - L87) * s) / 87) : L87 - Math.round(((L87 - L105) * (s - 87)) / 18);
-    p.update(left, s * 1000);
-  }
-  p.setWant(41000);
-  return p;
-}
 
 test('marks: a new mark every 3 s with progress; speed over the ≈18 s mark, average since start', () => {
   const d = listing3Progress().details(105_000);
