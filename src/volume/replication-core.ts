@@ -24,7 +24,7 @@ import {
 import { RangeLocks } from './range-locks.js';
 import { syncHandshake, type SyncDecision } from './resync-decision.js';
 import type { PeerMessage, UuidsMessage } from './messages.js';
-import { MetaFlag } from './resource-core.js';
+import { MetaFlag, diskStateOnAttach } from './meta-flags.js';
 import type { AfterSbPolicy } from './after-split-brain.js';
 import { ResyncRateController, type ResyncRateConfig } from './resync-rate.js';
 
@@ -450,11 +450,7 @@ export class ReplicationCore {
       const saved = e.bitmaps.get(p.name) ?? null;
       bitmaps.set(p.name, saved ? QuickSyncBitmap.fromBytes(saved, bits, e.sizeBytes) : new QuickSyncBitmap(bits, e.sizeBytes));
     }
-    let disk = D.Inconsistent;
-    if (e.flags & MetaFlag.Consistent) {
-      disk = e.flags & MetaFlag.WasUpToDate ? D.Consistent : D.Outdated;
-      if (disk === D.Consistent && (this.cfg.fencing === 'dont-care' || e.flags & MetaFlag.PeerOutdated)) disk = D.UpToDate;
-    }
+    const disk = diskStateOnAttach(e.flags, this.cfg.fencing);
     const v: LocalVolume = {
       volume: e.volume,
       sizeBytes: e.sizeBytes,
