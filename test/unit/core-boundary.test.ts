@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const src = fileURLToPath(new URL('../../../src/', import.meta.url));
 const coreDirs = ['volume', 'cluster', 'scheduler', 'controller', 'sim', 'config'];
 /** Adapters that live beside a core on purpose: they read files for it. */
-const adapters = new Set(['sim/cli.ts']);
+const adapters = new Set(['sim/cli.ts', 'sim/cluster-cli.ts']);
 /** node:path only computes strings; it touches nothing. */
 const pureNodeModules = new Set(['node:path']);
 
