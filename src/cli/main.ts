@@ -109,6 +109,59 @@ export function buildProgram(): Command {
     .option('--volume <n>', 'volume number', '0')
     .action((res: string, o: { volume: string }) => sendVerb(program, 'device', [res], { volume: o.volume }));
   program
+    .command('quorum')
+    .description('show quorum and votes (like corosync-quorumtool -s); exit 0 quorate, 2 not quorate, 1 error')
+    .option('--json', 'JSON output')
+    .action((o: { json?: boolean }) => sendVerb(program, 'quorum', [], { json: o.json === true }));
+  program
+    .command('members')
+    .description('show the agreed cluster membership and link status')
+    .option('--json', 'JSON output')
+    .action((o: { json?: boolean }) => sendVerb(program, 'members', [], { json: o.json === true }));
+  const group = program.command('group').description('process groups with totally ordered messages (like CPG)');
+  group
+    .command('join')
+    .argument('<group>', 'group name')
+    .action((g: string) => sendVerb(program, 'group-join', [g], {}));
+  group
+    .command('leave')
+    .argument('<group>', 'group name')
+    .action((g: string) => sendVerb(program, 'group-leave', [g], {}));
+  group
+    .command('send')
+    .argument('<group>', 'group name')
+    .argument('<message>', 'text to multicast to the group')
+    .action((g: string, m: string) => sendVerb(program, 'group-send', [g, m], {}));
+  group
+    .command('log')
+    .description('messages and membership changes this node delivered for the group, in delivery order')
+    .argument('<group>', 'group name')
+    .option('--json', 'JSON output')
+    .action((g: string, o: { json?: boolean }) => sendVerb(program, 'group-log', [g], { json: o.json === true }));
+
+  program
+    .command('keygen')
+    .description('write a new cluster key (like corosync-keygen)')
+    .option('--key <file>', 'where to write it', '/etc/safeside/authkey')
+    .option('--size <bytes>', 'key size in bytes (128..4096)', '256')
+    .option('--force', 'overwrite an existing key')
+    .action(async (o: { key: string; size: string; force?: boolean }) => {
+      const { runKeygen } = await import('./keygen.js');
+      process.exit(await runKeygen(o.key, o.size, o.force === true));
+    });
+
+  program
+    .command('arbiter')
+    .description('run the diskless quorum arbiter (tie-breaker vote) in the foreground')
+    .requiredOption('--cluster <file>', 'the cluster in corosync.conf syntax (quorum.device.net.host is its address)')
+    .option('--listen <addr>', 'listen on HOST[:PORT] instead of quorum.device.net.host/port')
+    .option('--key <file>', 'cluster key (default: totem.keyfile, then /etc/safeside/authkey)')
+    .action(async (o: { cluster: string; listen?: string; key?: string }) => {
+      const { runArbiter } = await import('../daemon/arbiter.js');
+      await runArbiter({ clusterFile: o.cluster, listen: o.listen ?? null, keyFile: o.key ?? null });
+    });
+
+  program
     .command('status')
     .description('show resource status')
     .argument('[resource]', 'resource name (default: all)')

@@ -19,6 +19,10 @@ import { MetadataError } from '../volume/metadata-errors.js';
 import { BackingDeviceError } from '../runtime/backing-device.js';
 import { LocalDeviceError } from '../runtime/local-device.js';
 import { VERSION } from '../version.js';
+import type { ClusterConfig, ClusterNode as ConfiguredNode } from '../cluster/types.js';
+import type { ClusterNode } from '../runtime/cluster/node.js';
+import { ClusterSetupError, findSelf, loadCluster, resolveKey, startClusterNode } from './cluster-setup.js';
+import { clusterVerb } from './cluster-verbs.js';
 
 export interface DaemonOptions {
   configFile: string | null;
@@ -59,8 +63,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       throw err;
     }
   }
+  let clusterConfig: ClusterConfig | null = null;
+  let selfNode: ConfiguredNode | null = null;
+  let clusterKey: Buffer | null = null;
   if (opts.clusterFile) {
-    log.warn({ file: opts.clusterFile }, 'cluster membership is not implemented in this version; --cluster is ignored');
+    try {
+      clusterConfig = loadCluster(opts.clusterFile);
+      selfNode = findSelf(clusterConfig, nodeName);
+      clusterKey = resolveKey(clusterConfig, opts.stateDir, null);
+    } catch (err) {
+      if (err instanceof ClusterSetupError) throw new DaemonStartError(err.message, err.exitCode);
+      throw err;
+    }
   }
 
   let unlock: () => void;
@@ -112,10 +126,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     }
   }
 
-  const handler = makeHandler({ resources, nodeName, configFile: opts.configFile });
+  let cluster: ClusterNode | null = null;
+  if (clusterConfig && selfNode && clusterKey) {
+    cluster = await startClusterNode({ config: clusterConfig, self: selfNode.nodeId, key: clusterKey, stateDir: opts.stateDir, log });
+  }
+
+  const volumeHandler = makeHandler({ resources, nodeName, configFile: opts.configFile });
+  const handler = async (req: ControlRequest): Promise<ControlReply> =>
+    (await clusterVerb(cluster, clusterConfig, req)) ?? volumeHandler(req);
   const control: net.Server = await listenControl(controlSocketPath(opts.stateDir), handler, (m) => log.error(m));
   log.info(
-    { stateDir: opts.stateDir, resources: [...resources.keys()], nbd: nbdSocket, version: VERSION },
+    { stateDir: opts.stateDir, resources: [...resources.keys()], nbd: nbdSocket, cluster: clusterConfig?.clusterName ?? null, version: VERSION },
     `safeside daemon ready on node ${nodeName}`,
   );
 
@@ -127,6 +148,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       log.info({ signal }, 'stopping');
       void (async () => {
         control.close();
+        await cluster?.stop().catch((err: Error) => log.error(err.message));
         for (const r of resources.values()) await r.shutdown().catch((err: Error) => log.error(err.message));
         await nbd.close().catch(() => undefined);
         fs.rmSync(controlSocketPath(opts.stateDir), { force: true });
