@@ -54,7 +54,9 @@ function membershipTable(input: QuorumReportInput): string[] {
   const arbiter = input.config.arbiter;
   const present = input.membership?.arbiterPresent ?? false;
   // We only know the local node's view of the arbiter, and show it on every row.
-  const qdevice = `${present ? 'A' : 'NA'},${present ? 'V' : 'NV'},NMW`;
+  // quorumtool formats this into char[10] with a size of 9: at most 8 characters survive
+  // ("NA,NV,NMW" prints as "NA,NV,NM").
+  const qdevice = `${present ? 'A' : 'NA'},${present ? 'V' : 'NV'},NMW`.slice(0, 8);
   const lines = [`${cell('Nodeid')}${cell('Votes')}${arbiter ? cell('Qdevice') : ''}Name`];
   for (const r of rows(input)) {
     const local = r.nodeId === input.self ? ' (local)' : '';

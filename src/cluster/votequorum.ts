@@ -5,8 +5,9 @@
 //  - calculateQuorum / isQuorateSet: the arithmetic over one membership and the carried
 //    state (what the cluster engine needs to decide elections and leader quorum);
 //  - class Votequorum: one node's view evolving over membership changes and time, with
-//    the same node table, announcement exchange and timers as votequorum, so that it can
-//    be checked step by step against corosync-vqsim.
+//    votequorum's node table, announcements (nodeinfo) and last_man_standing timer, so
+//    that it can be checked step by step against corosync-vqsim.
+// Where we differ from corosync, and why: docs/quorum.md.
 //
 // two_node without an arbiter makes BOTH halves of a 2-node split quorate (quorum is 1
 // while at most two nodes are present): safety then rests on fencing the peer.
@@ -355,8 +356,6 @@ export interface VotequorumState extends QuorumCarry {
   version: 1;
   self: NodeId;
   quorate: boolean;
-  /** The flags this node last announced (they can lag behind `quorate` while wait_for_all blocks). */
-  announced: { quorate: boolean; waitForAll: boolean };
   /** Switched off for good once a member with more than one vote is seen, as in corosync. */
   lastManStanding: boolean;
   members: NodeId[];
@@ -383,8 +382,6 @@ export function parseVotequorumState(value: unknown): VotequorumState {
   for (const f of ['members', 'previousMembers']) want(isIdList(s[f]), f, 'a list of node ids');
   for (const f of ['tieBreakerLowest', 'tieBreakerHighest']) want(isIdOrNull(s[f]), f, 'a node id or null');
   want(s.lastManStandingDeadline === null || typeof s.lastManStandingDeadline === 'number', 'lastManStandingDeadline', 'a time or null');
-  const a = s.announced as Record<string, unknown> | undefined;
-  want(typeof a === 'object' && a !== null && typeof a.quorate === 'boolean' && typeof a.waitForAll === 'boolean', 'announced', '{quorate, waitForAll}');
   const peersOk =
     Array.isArray(s.peers) &&
     s.peers.every((p: Record<string, unknown>) =>
@@ -399,7 +396,8 @@ export function parseVotequorumState(value: unknown): VotequorumState {
 /**
  * One node of votequorum. Feed it every agreed membership with the announcements of the
  * other members (NodeInfo from their own trackers, taken before the change, as corosync
- * exchanges them during sync), and tick it for last_man_standing_window.
+ * exchanges them during sync), the arbiter's presence, and ticks for
+ * last_man_standing_window (nextDeadline() says when).
  */
 export class Votequorum {
   private readonly config: QuorumConfig;
@@ -423,7 +421,6 @@ export class Votequorum {
       self,
       ...carry,
       quorate: false,
-      announced: { quorate: false, waitForAll: carry.waitForAllPending },
       lastManStanding: this.rules.lastManStanding,
       members: [],
       arbiterPresent: false,
@@ -456,8 +453,8 @@ export class Votequorum {
       nodeId: this.s.self,
       votes: this.selfVotes,
       expectedVotes: this.s.expectedVotes,
-      quorate: this.s.announced.quorate,
-      waitForAll: this.s.announced.waitForAll,
+      quorate: this.s.quorate,
+      waitForAll: this.s.waitForAllPending,
     };
   }
 
@@ -486,25 +483,20 @@ export class Votequorum {
     const next = normalizeMembers(members);
     if (!next.includes(this.s.self)) throw new RangeError(`membership [${next.join(' ')}] does not contain this node (${this.s.self})`);
     for (const id of next) votesOf(this.config, id);
-    const own = this.nodeInfo();
     this.beginSync(next, now);
     this.s.arbiterPresent = arbiterPresent && this.rules.arbiterVotes > 0;
-    // Announcements arrive in one total order; we take ascending node id.
-    for (const id of next) {
-      const info = id === this.s.self ? own : (peers.find((p) => p.nodeId === id) ?? this.assumedInfo(id));
-      this.receive(info);
-    }
-    this.recalculate(false, false);
+    const announced = next.filter((id) => id !== this.s.self).map((id) => peers.find((p) => p.nodeId === id) ?? this.assumedInfo(id));
+    const adopted = this.receive(announced);
+    this.recalculate(adopted, false);
     return this.status();
   }
 
   /** The arbiter's vote started or stopped counting for this node (a qdevice poll). */
-  onArbiter(present: boolean, now: number): QuorumStatus {
-    void now;
+  onArbiter(present: boolean): QuorumStatus {
     const counts = present && this.rules.arbiterVotes > 0;
     if (counts === this.s.arbiterPresent) return this.status();
     this.s.arbiterPresent = counts;
-    this.receive(this.nodeInfo());
+    this.recalculate(false, false);
     return this.status();
   }
 
@@ -541,52 +533,43 @@ export class Votequorum {
     return id === this.s.self || this.s.peers.some((p) => p.member && p.nodeId === id);
   }
 
-  private peer(id: NodeId): { record: PeerRecord; fresh: boolean } {
-    const found = this.s.peers.find((p) => p.nodeId === id);
-    if (found) return { record: found, fresh: false };
-    const record: PeerRecord = { nodeId: id, votes: 0, expectedVotes: 0, member: false, quorate: false, waitForAll: false };
-    this.s.peers.push(record);
-    this.s.peers.sort((a, b) => a.nodeId - b.nodeId);
-    return { record, fresh: true };
+  private record(id: NodeId): PeerRecord {
+    let found = this.s.peers.find((p) => p.nodeId === id);
+    if (!found) {
+      found = { nodeId: id, votes: 0, expectedVotes: 0, member: false, quorate: false, waitForAll: false };
+      this.s.peers.push(found);
+      this.s.peers.sort((a, b) => a.nodeId - b.nodeId);
+    }
+    return found;
   }
 
-  /** One announcement, handled as votequorum's nodeinfo handler does. */
-  private receive(info: NodeInfo): void {
-    if (this.s.lastManStanding && info.votes > 1) {
+  /**
+   * The members' announcements, as votequorum's nodeinfo handler takes them, but as one
+   * batch: corosync recalculates after each one, so its verdict can depend on their order
+   * in the ring (docs/quorum.md); we recalculate once, after all of them.
+   * Returns whether we adopted a quorate member's expected votes (quorum may then drop).
+   */
+  private receive(announced: NodeInfo[]): boolean {
+    if (this.s.lastManStanding && (this.selfVotes > 1 || announced.some((i) => i.votes > 1))) {
       // corosync: "Last Man Standing feature is supported only when all cluster nodes votes are set to 1"
       this.s.lastManStanding = false;
       this.s.lastManStandingDeadline = null;
     }
-    // A quorate sender while we are not: adopt its expected votes, and let quorum drop.
-    const adopt = !this.s.quorate && info.quorate;
-    if (adopt) this.s.expectedVotes = info.expectedVotes;
-    if (info.nodeId === this.s.self) {
-      this.s.announced = { quorate: info.quorate, waitForAll: info.waitForAll };
-      if (info.quorate) this.s.expectedVotes = info.expectedVotes;
-      this.recalculate(adopt, false);
-      this.releaseWaitForAll(this.s.announced);
-      return;
+    // Not quorate ourselves: take the expected votes of the quorate members we join.
+    const quorate = announced.filter((i) => i.quorate);
+    const adopt = !this.s.quorate && quorate.length > 0;
+    if (adopt) this.s.expectedVotes = Math.max(...quorate.map((i) => i.expectedVotes));
+    for (const info of announced) {
+      const r = this.record(info.nodeId);
+      r.votes = info.votes;
+      r.quorate = info.quorate;
+      r.waitForAll = info.waitForAll;
+      r.member = true;
+      r.expectedVotes = info.quorate ? info.expectedVotes : this.s.expectedVotes;
+      // A member that was quorate and no longer waiting releases our wait_for_all.
+      if (this.rules.waitForAll && info.quorate && !info.waitForAll) this.s.waitForAllPending = false;
     }
-    const { record, fresh } = this.peer(info.nodeId);
-    const before = { ...record };
-    record.votes = info.votes;
-    record.quorate = info.quorate;
-    record.waitForAll = info.waitForAll;
-    record.member = true;
-    record.expectedVotes = info.quorate ? info.expectedVotes : this.s.expectedVotes;
-    const changed = fresh || (Object.keys(before) as (keyof PeerRecord)[]).some((k) => before[k] !== record[k]);
-    if (changed) this.recalculate(adopt, false);
-    this.releaseWaitForAll(info);
-  }
-
-  /** A member that is quorate and no longer waiting releases our wait_for_all. */
-  private releaseWaitForAll(flags: { quorate: boolean; waitForAll: boolean }): void {
-    if (this.rules.waitForAll && flags.quorate && !flags.waitForAll) this.setWaitForAll(false);
-  }
-
-  private setWaitForAll(pending: boolean): void {
-    this.s.waitForAllPending = pending;
-    this.s.announced.waitForAll = pending;
+    return adopt;
   }
 
   /** votequorum's recalculate_quorum: raise expected votes, recompute the threshold, decide. */
@@ -613,10 +596,10 @@ export class Votequorum {
   private decide(totalVotes: number): void {
     if (this.rules.waitForAll && this.s.waitForAllPending) {
       if (totalVotes !== this.s.expectedVotes) {
-        this.s.quorate = false; // the announced flag is left as it was, as corosync does
+        this.s.quorate = false;
         return;
       }
-      this.setWaitForAll(false);
+      this.s.waitForAllPending = false;
     }
     let quorate = this.s.quorum <= totalVotes;
     if (quorate) {
@@ -633,7 +616,7 @@ export class Votequorum {
     };
     if (!quorate && tieBreakerGrants(this.rules, totalVotes, this.s.expectedVotes, this.s.quorum, view)) quorate = true;
     this.s.quorate = quorate;
-    this.s.announced.quorate = quorate;
-    if (this.rules.waitForAll) this.setWaitForAll(!quorate);
+    // Losing quorum re-arms wait_for_all: all expected votes must be seen again.
+    if (this.rules.waitForAll) this.s.waitForAllPending = !quorate;
   }
 }

@@ -296,7 +296,7 @@ class OurCluster {
         d.alive = true;
         d.casting = false;
         d.poll = 'none';
-        this.trackers.get(id)!.onArbiter(false, this.now());
+        this.trackers.get(id)!.onArbiter(false);
       }
     }
     this.syncAll(false);
@@ -308,7 +308,7 @@ class OurCluster {
       if (d.registered && d.poll === 'live' && !d.casting) {
         d.alive = true;
         d.casting = true;
-        this.trackers.get(id)?.onArbiter(true, this.now());
+        this.trackers.get(id)?.onArbiter(true);
       }
     }
     this.tick();
@@ -430,6 +430,18 @@ const ownScenarios: Scenario[] = [
     name: 'wait_for_all, 5 nodes, released by a quorate partition',
     conf: { text: confText({ nodes: 5, quorum: { wait_for_all: 1 } }) },
     steps: ['down 5', 'down 4', 'up 4', 'up 1:5', 'join 0 1'],
+  },
+  {
+    // One change both loses and gains nodes: [1 2 3] becomes [1 4 5]. Corosync recalculates
+    // after each announcement, so its verdict can depend on their order in the ring; we
+    // judge the membership as a whole.
+    name: 'wait_for_all, 5 nodes, members swapped in one change',
+    conf: { text: confText({ nodes: 5, quorum: { wait_for_all: 1 } }) },
+    steps: ['split 1:4,5', 'move 1:2,3 0:4,5', 'join 0 1', 'move 1:1,2 0:3', 'move 1:4,5 0:1,2'],
+    knownDifferences: {
+      2: 'order-dependent in corosync: the first announcement handled leaves a partial view ([1] plus one newcomer) that is not quorate, which re-arms wait_for_all; whether node 1 is quorate in the end depends on whether its own stale "quorate" announcement comes before or after the others (vqsim varies from run to run); we judge [1 4 5] as a whole: 3 of 5 votes, released by node 1',
+      5: 'order-dependent in corosync, as step 2 (node 3 keeps quorum only if its own announcement is handled last)',
+    },
   },
   {
     // Quorum lost, then regained with 3 of 5: corosync re-arms wait_for_all when quorum is
