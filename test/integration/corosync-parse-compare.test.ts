@@ -72,6 +72,16 @@ const KNOWN_DIFFERENCES: Record<string, KnownDifference> = {
     corosync: 'accept',
     reason: `corosync 3.1.7 stores a key named "totem."; newer corosync refuses "Key name can't be empty", as we do`,
   },
+  'b38-join-above-default-consensus.conf': {
+    ours: 'refuse',
+    corosync: 'accept',
+    reason: 'our default token is 1000 ms, so consensus defaults to 1200 ms, below join 2000; corosync derives 3600 ms from its 3000 ms token',
+  },
+  'b39-two-node-with-atb.conf': {
+    ours: 'refuse',
+    corosync: 'accept',
+    reason: 'votequorum switches two_node off when the daemon starts (a log line only); we refuse instead',
+  },
   'g16-cipher-without-hash.conf': {
     ours: 'accept',
     corosync: 'refuse',

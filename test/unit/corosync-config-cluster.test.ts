@@ -138,6 +138,7 @@ test('crypto: aes256/sha256 unless set; secauth: off means none; a cipher needs 
   refuses(sa, lineOf(sa, 'secauth'), /secauth is "maybe"; expected on or off/);
   const inline = conf({ totem: ['key: 0123456789abcdef'] });
   refuses(inline, lineOf(inline, 'key:'), /inline totem\.key is not supported/, 'COROSYNC_CONF_UNSUPPORTED');
+  assert.equal(build(conf({ totem: ['key: unused', 'crypto_cipher: none', 'crypto_hash: none'] })).crypto.cipher, 'none', 'a key nobody uses is harmless');
   const emptyKey = conf({ totem: ['keyfile:'] });
   refuses(emptyKey, lineOf(emptyKey, 'keyfile'), /keyfile is empty/);
 });
@@ -195,6 +196,19 @@ test('nodes: what corosync -t refuses', () => {
   refuses(unnamed, lineOf(unnamed, 'node {'), /^for a multi-link configuration, all nodes must have a 'name' attribute$/);
   const families = conf({ nodes: [['ring0_addr: 10.0.0.1', 'nodeid: 1'], ['ring0_addr: fd00::2', 'nodeid: 2']] });
   refuses(families, lineOf(families, 'node {', 9), /^Nodes for link 0 have different IP families \(compared fd00::2 with 10\.0\.0\.1\)$/);
+});
+
+test('nodes: addresses must suit totem.ip_version (udp defaults to ipv4)', () => {
+  const v6 = [['ring0_addr: fd00::1', 'nodeid: 1'], ['ring0_addr: fd00::2', 'nodeid: 2']];
+  assert.equal(build(conf({ nodes: v6 })).nodes.length, 2, 'the default, ipv6-4, takes either family');
+  assert.equal(build(conf({ nodes: v6, totem: ['ip_version: ipv6'] })).nodes.length, 2);
+  const forced = conf({ nodes: v6, totem: ['ip_version: ipv4'] });
+  refuses(forced, lineOf(forced, 'fd00::1'), /^ring0_addr fd00::1 is not an IPv4 address, but totem\.ip_version is ipv4$/, 'COROSYNC_CONF_CONFLICT');
+  const udp = conf({ nodes: v6, totem: ['transport: udp'] });
+  refuses(udp, lineOf(udp, 'fd00::1'), /is not an IPv4 address, but totem\.ip_version is ipv4 \(the default for transport udp\)$/);
+  const v4 = conf({ totem: ['ip_version: ipv6'] });
+  refuses(v4, lineOf(v4, '10.0.0.1'), /^ring0_addr 10\.0\.0\.1 is not an IPv6 address/);
+  assert.equal(build(conf({ totem: ['ip_version: ipv4'], nodes: [['ring0_addr: host-a', 'nodeid: 1']] })).nodes[0]!.name, 'host-a', 'host names resolve later');
 });
 
 test('nodes: what our engine needs beyond corosync -t', () => {

@@ -28,6 +28,8 @@ const isIPv6 = (s: string): boolean => s.includes(':') && /^[0-9a-fA-F:.]+(%[\w.
 const family = (addr: string): 'ipv4' | 'ipv6' | 'name' => (isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : 'name');
 
 export function readNodes(v: ConfigView, transport: Transport): ConfiguredNode[] {
+  // corosync parses node addresses for this family: ipv4 or ipv6 only, or either (ipv6-4, the default; udp: ipv4).
+  const ipVersion = v.str('totem.ip_version') ?? (transport === 'udp' ? 'ipv4' : 'ipv6-4');
   const lists = v.sections('nodelist');
   if (lists.length > 1) {
     v.fail(
@@ -45,7 +47,7 @@ export function readNodes(v: ConfigView, transport: Transport): ConfiguredNode[]
     );
   }
   const nodes = nodeSections.map((s) => readNode(v, s, transport));
-  checkLinks(v, nodes);
+  checkLinks(v, nodes, ipVersion);
   checkUnique(v, nodes);
   return nodes;
 }
@@ -92,7 +94,7 @@ function readNode(v: ConfigView, s: CorosyncSection, transport: Transport): Conf
   return { nodeId, name: name ?? ring0, addresses, votes: v.int(key('quorum_votes')) ?? 1, line: s.line, named: name !== null };
 }
 
-function checkLinks(v: ConfigView, nodes: ConfiguredNode[]): void {
+function checkLinks(v: ConfigView, nodes: ConfiguredNode[], ipVersion: string): void {
   const links = Math.max(...nodes.map((n) => n.addresses.length));
   if (links > 1) {
     const unnamed = nodes.find((n) => !n.named);
@@ -104,6 +106,17 @@ function checkLinks(v: ConfigView, nodes: ConfiguredNode[]): void {
         'COROSYNC_CONF_CONFLICT',
         short.line,
         `Not all nodes have the same number of links (${short.name} has ${short.addresses.length}, ${full.name} has ${links})`,
+      );
+    }
+  }
+  const only = ipVersion === 'ipv4' ? 'ipv4' : ipVersion === 'ipv6' ? 'ipv6' : null;
+  for (const n of nodes) {
+    const wrong = only === null ? -1 : n.addresses.findIndex((a) => family(a) !== 'name' && family(a) !== only);
+    if (wrong >= 0) {
+      v.fail(
+        'COROSYNC_CONF_CONFLICT',
+        v.lineOf(`nodelist.node.${nodes.indexOf(n)}.ring${wrong}_addr`) || n.line,
+        `ring${wrong}_addr ${n.addresses[wrong]} is not an ${only === 'ipv4' ? 'IPv4' : 'IPv6'} address, but totem.ip_version is ${ipVersion}${v.entry('totem.ip_version') ? '' : ` (the default for transport udp)`}`,
       );
     }
   }

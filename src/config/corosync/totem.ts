@@ -56,7 +56,7 @@ export function readCrypto(v: ConfigView): ClusterCrypto {
       `crypto_cipher requires crypto_hash with value other than none (crypto_cipher is ${cipher}; set crypto_hash: sha256, or crypto_cipher: none)`,
     );
   }
-  if (v.entry('totem.key')) {
+  if (v.entry('totem.key') && (cipher !== 'none' || hash !== 'none')) {
     v.fail('COROSYNC_CONF_UNSUPPORTED', v.lineOf('totem.key'), 'an inline totem.key is not supported; put the key in a file (safeside keygen) and set keyfile: PATH');
   }
   const keyFile = v.str('totem.keyfile');
