@@ -1,8 +1,8 @@
 // Failover benchmark (run by hand, not in CI): our cluster engine against Debian's corosync 3.
 //
 //   npm run build && node dist/bench/cluster-failover.js [--trials 20] [--only ours|corosync]
-//        [--nodes 3] [--two-node-trials 3] [--hold 1000] [--poll 10]
-//        [--corosync-status monitor|poll] [--out FILE.json]
+//        [--nodes 3] [--two-node-trials 3] [--hold 500] [--poll 10]
+//        [--corosync-status monitor|poll] [--corosync-cut hub|nodes] [--out FILE.json]
 //
 // Configurations, each on a fresh cluster, one after the other:
 //   ours                   `safeside daemon --cluster` at our defaults (test/helpers/cluster-lab.ts)
@@ -23,7 +23,10 @@
 // on each node (it prints on every change); `--corosync-status poll` runs
 // `corosync-quorumtool -s` per question instead (60-250 ms a call here, so coarser). The
 // corosync figures are also read from its own log (ms timestamps of "[QUORUM] Members[...]"
-// and "non-primary component"). Needs root. docs/cluster-bench.md has method and results.
+// and "non-primary component"). corosync partitions are cut on the bridge between the node
+// namespaces in one atomic iptables commit (--corosync-cut nodes: INPUT rules in each node's
+// namespace, like ours, which spreads the cut over 100-300 ms).
+// Needs root. Method and results: docs/cluster-bench.md.
 
 import os from 'node:os';
 import fs from 'node:fs';
@@ -51,11 +54,16 @@ function intArg(name: string, dflt: number, min: number, max: number): number {
 const trials = intArg('trials', 20, 1, 1000);
 const nodeCount = intArg('nodes', 3, 3, 9);
 const twoNodeTrials = intArg('two-node-trials', 3, 0, 1000);
-const holdMs = intArg('hold', 1000, 0, 60_000);
+const holdMs = intArg('hold', 500, 0, 60_000);
 const pollMs = intArg('poll', 10, 1, 1000);
 const only = arg('only', '');
 const outFile = arg('out', '');
 const corosyncStatus = arg('corosync-status', 'monitor');
+const corosyncCut = arg('corosync-cut', 'hub');
+if (corosyncCut !== 'hub' && corosyncCut !== 'nodes') {
+  process.stderr.write(`cluster-failover: --corosync-cut must be "hub" or "nodes", got ${JSON.stringify(corosyncCut)}\n`);
+  process.exit(1);
+}
 if (corosyncStatus !== 'monitor' && corosyncStatus !== 'poll') {
   process.stderr.write(`cluster-failover: --corosync-status must be "monitor" or "poll", got ${JSON.stringify(corosyncStatus)}\n`);
   process.exit(1);
@@ -114,7 +122,7 @@ class CorosyncDriver implements Driver {
     spec: ConfigSpec,
     private readonly mode: 'monitor' | 'poll',
   ) {
-    this.lab = new CorosyncLab({ nodes: spec.nodes, tokenMs: spec.tokenMs, twoNode: spec.twoNode });
+    this.lab = new CorosyncLab({ nodes: spec.nodes, tokenMs: spec.tokenMs, twoNode: spec.twoNode, cutAt: corosyncCut as 'hub' | 'nodes' });
   }
   get names(): string[] {
     return this.lab.names;
@@ -222,7 +230,8 @@ class OursDriver implements Driver {
   }
   async facts(): Promise<Record<string, string>> {
     const m = /^\s*token:\s*(\d+)/m.exec(this.lab.configText());
-    return { 'totem.token': m ? m[1]! : 'default' };
+    const { DEFAULT_TOKEN_MS } = await import('../src/config/corosync/totem.js');
+    return { 'totem.token': m ? m[1]! : `${DEFAULT_TOKEN_MS} (our default)` };
   }
   close(): Promise<void> {
     return this.lab.close();
@@ -378,7 +387,7 @@ async function killTrial(spec: ConfigSpec, d: Driver, trial: number): Promise<Ki
   const poller = new Poller(d, survivors, pollMs);
   const rec: KillTrial = { config: spec.id, kind: 'kill', trial, victim, role, t0: 0, ms: null, perNodeMs: {}, ringIds: {}, pollSpacingMs: null };
   try {
-    await sleep(200);
+    await sleep(100);
     const t0 = Date.now();
     rec.t0 = t0;
     await d.crash(victim);
@@ -425,7 +434,7 @@ async function partitionTrial(spec: ConfigSpec, d: Driver, trial: number): Promi
   };
   let cutStart = Date.now();
   try {
-    await sleep(200);
+    await sleep(100);
     cutStart = Date.now();
     await d.isolate(victim);
     const t0 = Date.now();
@@ -589,6 +598,8 @@ interface Row {
   pick: (t: Trial) => number | null | undefined;
   /** For rows ours has no value in (corosync's log): what ours is compared with. */
   ours?: (t: Trial) => number | null | undefined;
+  /** Counts and overlaps: a ratio means nothing there. */
+  noRatio?: boolean;
 }
 
 const kill = (t: Trial): t is KillTrial => t.kind === 'kill';
@@ -610,18 +621,18 @@ const partRows: Row[] = [
   { label: '  isolated leader', pick: (t) => (partAny(t) && t.role === 'leader' ? t.majorityQuorateMs : undefined) },
   { label: '  isolated follower', pick: (t) => (partAny(t) && t.role === 'follower' ? t.majorityQuorateMs : undefined) },
   { label: '  from corosync log', pick: (t) => (partAny(t) ? t.log?.majorityMembersMs : undefined), ours: (t) => (partAny(t) ? t.majorityQuorateMs : undefined) },
-  { label: 'both sides quorate: instants', pick: (t) => (part(t) ? t.overlap.instants : undefined) },
-  { label: '  with disjoint memberships', pick: (t) => (part(t) ? t.overlap.disjointInstants : undefined) },
-  { label: '  proven ms (lower bound)', pick: (t) => (part(t) ? t.overlap.provenMs : undefined) },
-  { label: '  possible ms (upper bound)', pick: (t) => (part(t) ? t.overlap.possibleMs : undefined) },
-  { label: '  from corosync log, ms', pick: (t) => (part(t) ? t.log?.overlapMs : undefined) },
+  { label: 'both sides quorate: instants', noRatio: true, pick: (t) => (part(t) ? t.overlap.instants : undefined) },
+  { label: '  with disjoint memberships', noRatio: true, pick: (t) => (part(t) ? t.overlap.disjointInstants : undefined) },
+  { label: '  proven ms (lower bound)', noRatio: true, pick: (t) => (part(t) ? t.overlap.provenMs : undefined) },
+  { label: '  possible ms (upper bound)', noRatio: true, pick: (t) => (part(t) ? t.overlap.possibleMs : undefined) },
+  { label: '  from corosync log, ms', noRatio: true, pick: (t) => (part(t) ? t.log?.overlapMs : undefined) },
 ];
 const twoNodeRows: Row[] = [
   { label: 'kill -9: survivor alone', pick: (t) => (kill(t) ? t.ms : undefined) },
   { label: '  from corosync log', pick: (t) => (kill(t) ? t.logMs : undefined) },
   { label: 'partition: both sides alone', pick: (t) => (partAny(t) ? Math.max(t.minorityAloneMs ?? NaN, t.majorityQuorateMs ?? NaN) : undefined) },
-  { label: 'both sides quorate: instants', pick: (t) => (part(t) ? t.overlap.instants : undefined) },
-  { label: '  with disjoint memberships', pick: (t) => (part(t) ? t.overlap.disjointInstants : undefined) },
+  { label: 'both sides quorate: instants', noRatio: true, pick: (t) => (part(t) ? t.overlap.instants : undefined) },
+  { label: '  with disjoint memberships', noRatio: true, pick: (t) => (part(t) ? t.overlap.disjointInstants : undefined) },
   { label: '  proven ms (until heal)', pick: (t) => (part(t) ? t.overlap.provenMs : undefined) },
 ];
 
@@ -649,7 +660,7 @@ function table(results: ConfigResult[], cols: string[], rows: Row[], ratioAgains
     const ours = stats(byId.get('ours'), { ...row, pick: row.ours ?? row.pick }).med;
     const ratios = ratioCols.map((c) => {
       const other = stats(byId.get(c), row).med;
-      return (ours !== null && other ? (ours / other).toFixed(2) : '').padStart(16);
+      return (!row.noRatio && ours !== null && other ? (ours / other).toFixed(2) : '').padStart(16);
     });
     if (cells.every((c) => c.trim() === '')) continue;
     lines.push(row.label.padEnd(40) + cells.join('') + ratios.join(''));
@@ -674,6 +685,7 @@ async function main(): Promise<void> {
     if (twoNodeTrials > 0) specs.push({ id: 'corosync-2node', label: 'corosync 2node', kind: 'corosync', nodes: 2, twoNode: true, trials: twoNodeTrials });
   }
   const started = Date.now();
+  const loadBefore = os.loadavg()[0]!;
   const results: ConfigResult[] = [];
   for (const spec of specs) {
     process.stderr.write(`${spec.label}: ${spec.nodes} nodes, ${spec.trials} kill + ${spec.trials} partition trials\n`);
@@ -690,9 +702,12 @@ async function main(): Promise<void> {
     pollMs,
     holdMs,
     corosyncStatus,
+    corosyncCut,
+    // Other work on the machine slows our (unprivileged) daemons; corosync runs SCHED_RR.
+    loadavg1: [loadBefore, os.loadavg()[0]!].map((x) => Math.round(x * 100) / 100),
   };
   const out = [
-    `${meta.date}  ${nodeCount} nodes, ${trials} trials per measurement, poll ${pollMs} ms, hold ${holdMs} ms, corosync status by ${corosyncStatus}, cpus=${meta.cpus} node=${meta.node} corosync=${meta.corosync}, ${meta.durationS} s`,
+    `${meta.date}  ${nodeCount} nodes, ${trials} trials per measurement, poll ${pollMs} ms, hold ${holdMs} ms, corosync status by ${corosyncStatus}, cut at ${corosyncCut}, cpus=${meta.cpus} load ${meta.loadavg1.join('->')} node=${meta.node} corosync=${meta.corosync}, ${meta.durationS} s`,
     '',
     table(results, ['ours', 'corosync', 'corosync-1000'], [...killRows, ...partRows], ['corosync', 'corosync-1000']),
   ];

@@ -8,8 +8,9 @@
 // namespace, with a link-local 169.254.213.N address that exists only inside these
 // namespaces. Each daemon also runs under `unshare -m` with a tmpfs on /run (its pid lock
 // file) and its own system.state_dir. Tools (corosync-quorumtool, corosync-cmapctl) run
-// inside the same mount and network namespaces via nsenter. Links are cut with iptables
-// INPUT rules in the node namespaces, as test/helpers/cluster-lab.ts does for ours.
+// inside the same mount and network namespaces via nsenter. Links are cut with iptables:
+// by default FORWARD rules on the hub's bridge (one atomic commit), or INPUT rules in the
+// node namespaces as test/helpers/cluster-lab.ts does for ours.
 //
 // Needs root. Everything is bounded in time, and close() (or closeAllCorosyncLabsSync()
 // from a signal handler) kills the daemons by pid and removes namespaces and temp dirs.
@@ -27,6 +28,12 @@ export interface CorosyncLabOptions {
   twoNode?: boolean;
   /** aes256/sha256 with a key from corosync-keygen (default); false = crypto_cipher/hash none. */
   crypto?: boolean;
+  /**
+   * Where partitions are made: 'hub' (default) = iptables FORWARD rules on the bridge, one
+   * atomic commit; 'nodes' = INPUT rules in each node's namespace, one iptables per
+   * namespace run in parallel (as the lab of our engine does, but spread over 100-300 ms here).
+   */
+  cutAt?: 'hub' | 'nodes';
 }
 
 /** What `corosync-quorumtool -s` says, parsed. */
@@ -165,6 +172,12 @@ export class CorosyncLab {
     sh('ip', ['-n', this.hub, 'link', 'set', 'lo', 'up']);
     sh('ip', ['-n', this.hub, 'link', 'add', 'br0', 'type', 'bridge']);
     sh('ip', ['-n', this.hub, 'link', 'set', 'br0', 'up']);
+    if (this.cutAt === 'hub') {
+      // Bridged IPv4 must pass the hub's iptables FORWARD chain: that is where partitions are cut.
+      spawnSync('modprobe', ['br_netfilter'], { timeout: stepTimeoutMs });
+      const r = spawnSync('ip', ['netns', 'exec', this.hub, 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1'], { encoding: 'utf8', timeout: stepTimeoutMs });
+      if (r.status !== 0) throw new Error(`corosync lab: cannot make bridged traffic pass iptables (br_netfilter): ${r.stderr.trim()}; use cutAt: 'nodes'`);
+    }
     for (const n of this.nodes) {
       const port = `v${n.nodeId}`;
       sh('ip', ['netns', 'add', n.netns]);
@@ -309,23 +322,50 @@ export class CorosyncLab {
     return m[1]!;
   }
 
-  /** Drop everything between a and b, both directions, with INPUT rules on each side. */
+  /** Drop everything between a and b, both directions. */
   async cut(a: string, b: string): Promise<void> {
-    await Promise.all([this.iptables(a, ['-A', 'INPUT', '-s', this.node(b).address, '-j', 'DROP']), this.iptables(b, ['-A', 'INPUT', '-s', this.node(a).address, '-j', 'DROP'])]);
+    const [x, y] = [this.node(a).address, this.node(b).address];
+    if (this.cutAt === 'hub') await this.hubRules([`-A FORWARD -s ${x} -d ${y} -j DROP`, `-A FORWARD -s ${y} -d ${x} -j DROP`]);
+    else await Promise.all([this.iptables(a, ['-A', 'INPUT', '-s', y, '-j', 'DROP']), this.iptables(b, ['-A', 'INPUT', '-s', x, '-j', 'DROP'])]);
   }
 
-  /** Cut one node from all the others; the rules of all namespaces are added in parallel. */
+  /** Cut one node from all the others. */
   async isolate(name: string): Promise<void> {
     const me = this.node(name);
+    if (this.cutAt === 'hub') {
+      await this.hubRules([`-A FORWARD -s ${me.address} -j DROP`, `-A FORWARD -d ${me.address} -j DROP`]);
+      return;
+    }
     const others = this.nodes.filter((n) => n !== me);
     await Promise.all([
       ...others.map((o) => this.iptables(o.name, ['-A', 'INPUT', '-s', me.address, '-j', 'DROP'])),
-      ...others.map((o) => this.iptables(name, ['-A', 'INPUT', '-s', o.address, '-j', 'DROP'])),
+      this.iptables(name, ['-A', 'INPUT', '-s', others.map((o) => o.address).join(','), '-j', 'DROP']),
     ]);
   }
 
   async heal(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => this.iptables(n.name, ['-F', 'INPUT'])));
+    if (this.cutAt === 'hub') await this.hubRules([], true);
+    else await Promise.all(this.nodes.map((n) => this.iptables(n.name, ['-F', 'INPUT'])));
+  }
+
+  private get cutAt(): 'hub' | 'nodes' {
+    return this.opts.cutAt ?? 'hub';
+  }
+
+  /**
+   * Rules for the bridge's FORWARD chain in the hub namespace (bridged IPv4 passes iptables
+   * there: bridge-nf-call-iptables is set when the hub is built), applied by one
+   * iptables-restore: one atomic commit, so every link of a partition goes at the same instant.
+   */
+  private hubRules(rules: string[], flush = false): Promise<void> {
+    const file = path.join(this.dir, 'hub.rules');
+    fs.writeFileSync(file, ['*filter', ...(flush ? ['-F FORWARD'] : []), ...rules, 'COMMIT', ''].join('\n'));
+    return new Promise((resolve, reject) => {
+      execFile('ip', ['netns', 'exec', this.hub, 'iptables-restore', '-w', '--noflush', file], { timeout: stepTimeoutMs, killSignal: 'SIGKILL' }, (err, _out, stderr) => {
+        if (err) reject(new Error(`iptables-restore in ${this.hub} failed (${rules.join('; ') || 'flush'}): ${stderr || err.message}`));
+        else resolve();
+      });
+    });
   }
 
   private iptables(name: string, args: string[]): Promise<void> {
