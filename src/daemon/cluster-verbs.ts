@@ -62,7 +62,9 @@ function membersVerb(node: ClusterNode, config: ClusterConfig, json: boolean): C
     votes: n.votes,
     member: members.has(n.nodeId),
     local: n.nodeId === node.selfId,
-    links: transport.links.filter((l) => l.node === n.nodeId).map((l) => ({ link: l.link, up: l.up, rttMs: l.rttMs })),
+    links: transport.links
+      .filter((l) => l.node === n.nodeId)
+      .map((l) => ({ link: l.link, up: l.up, rttMs: l.rttMs === null ? null : Math.round(l.rttMs * 1000) / 1000 })),
   }));
   if (json) {
     const out = {

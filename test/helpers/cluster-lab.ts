@@ -48,7 +48,11 @@ export class ClusterLab {
     }
     this.keyFile = path.join(this.dir, 'authkey');
     const kg = spawnSync(process.execPath, [cliMain, 'keygen', '--key', this.keyFile], { encoding: 'utf8' });
-    if (kg.status !== 0) throw new Error(`keygen failed: ${kg.stderr}`);
+    if (kg.status !== 0) {
+      if (this.netns) spawnSync('ip', ['netns', 'del', this.netns]);
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      throw new Error(`keygen failed: ${kg.stderr}`);
+    }
     this.configFile = path.join(this.dir, 'corosync.conf');
     fs.writeFileSync(this.configFile, this.configText());
     for (const n of this.names) fs.mkdirSync(this.stateDir(n), { mode: 0o700 });
@@ -174,19 +178,31 @@ export class ClusterLab {
 
   /** Drop everything between two endpoints, both directions (needs the namespace). */
   cut(a: string, b: string): void {
-    for (const [x, y] of [
+    this.dropAll([
       [a, b],
       [b, a],
-    ] as const) this.iptables(['-A', 'INPUT', '-s', this.addressOf(x), '-d', this.addressOf(y), '-j', 'DROP']);
+    ]);
   }
 
   /** Drop only what `from` sends to `to`: a one-way partition. */
   cutOneWay(from: string, to: string): void {
-    this.iptables(['-A', 'INPUT', '-s', this.addressOf(from), '-d', this.addressOf(to), '-j', 'DROP']);
+    this.dropAll([[from, to]]);
   }
 
   isolate(name: string): void {
-    for (const other of [...this.names, ...(this.opts.arbiter ? ['arbiter'] : [])]) if (other !== name) this.cut(name, other);
+    const others = [...this.names, ...(this.opts.arbiter ? ['arbiter'] : [])].filter((o) => o !== name);
+    this.dropAll(others.flatMap((o) => [[name, o] as const, [o, name] as const]));
+  }
+
+  /** All rules in one iptables-restore, so a partition starts at one instant. */
+  private dropAll(pairs: (readonly [string, string])[]): void {
+    if (!this.netns) throw new Error('cutting links needs root (a network namespace of the test)');
+    const rules = pairs.map(([from, to]) => `-A INPUT -s ${this.addressOf(from)} -d ${this.addressOf(to)} -j DROP`);
+    const r = spawnSync('ip', ['netns', 'exec', this.netns, 'iptables-restore', '--noflush'], {
+      input: ['*filter', ...rules, 'COMMIT', ''].join('\n'),
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`iptables-restore failed: ${r.stderr}`);
   }
 
   heal(): void {
