@@ -151,6 +151,16 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('simulate')
+    .description('compute the placement and transition for a CIB, like crm_simulate -S')
+    .requiredOption('--xml <file>', 'CIB XML with a status section')
+    .option('--explain <resource>', 'say in plain words why the resource goes where it goes')
+    .action(async (o: { xml: string; explain?: string }) => {
+      const { runSimulate } = await import('./simulate.js');
+      process.exit(await runSimulate({ xml: o.xml, ...(o.explain ? { explain: o.explain } : {}) }));
+    });
+
+  program
     .command('arbiter')
     .description('run the diskless quorum arbiter (tie-breaker vote) in the foreground')
     .requiredOption('--cluster <file>', 'the cluster in corosync.conf syntax (quorum.device.net.host is its address)')

@@ -1,0 +1,83 @@
+// "Current cluster status" / "Revised Cluster Status" blocks as crm_simulate prints them.
+import type { NodeInfo } from '../status/model.js';
+import type { Rsc, WorkingSet } from '../working-set.js';
+
+function nodeLine(n: NodeInfo, ws: WorkingSet): string | undefined {
+  const active = ws.rscs.some((r) => r.runningOn.includes(n));
+  if (n.unclean) return `Node ${n.uname}: UNCLEAN (${n.online ? 'online' : 'offline'})`;
+  if (!n.online) {
+    if (n.standby && !n.pending) return `Node ${n.uname}: OFFLINE (standby)`;
+    if (n.maintenance) return `Node ${n.uname}: OFFLINE (maintenance)`;
+    return undefined;
+  }
+  if (n.pending) return `Node ${n.uname}: pending`;
+  if (n.standby) return `Node ${n.uname}: standby${active ? ' (with active resources)' : ''}`;
+  if (n.maintenance) return `Node ${n.uname}: maintenance`;
+  return undefined;
+}
+
+export function formatNodeList(ws: WorkingSet): string[] {
+  const lines: string[] = ['  * Node List:'];
+  const online: string[] = [];
+  const offline: string[] = [];
+  for (const n of ws.nodes) {
+    const l = nodeLine(n, ws);
+    if (l !== undefined) lines.push(`    * ${l}`);
+    else if (n.online) online.push(n.uname);
+    else offline.push(n.uname);
+  }
+  if (online.length) lines.push(`    * Online: [ ${online.join(' ')} ]`);
+  if (offline.length) lines.push(`    * OFFLINE: [ ${offline.join(' ')} ]`);
+  return lines;
+}
+
+function agent(r: Rsc): string {
+  const d = r.def;
+  return d.provider ? `${d.class}:${d.provider}:${d.type}` : `${d.class}:${d.type}`;
+}
+
+export function resourceLine(r: Rsc, indent = '    '): string {
+  let state: string;
+  if (r.runningOn.length === 0) state = 'Stopped';
+  else if (r.failed && !r.failureIgnored) state = 'FAILED';
+  else if (r.startPending && r.pendingTask === 'start' && r.runningOn.length === 1) state = 'Starting';
+  else state = r.role === 'Unknown' ? 'Started' : r.role;
+  const flags: string[] = [];
+  if (r.runningOn.length === 1 && r.runningOn[0]!.unclean && !r.runningOn[0]!.online) flags.push('(UNCLEAN)');
+  if (r.blocked && r.runningOn.length > 0) flags.push('(blocked)');
+  else if (!r.managed) flags.push('(unmanaged)');
+  if (r.targetRole === 'Stopped') flags.push('(disabled)');
+  if (r.failureIgnored) flags.push('(failure ignored)');
+  if (r.runningOn.length === 0 && r.notInstalledOn.size > 0) flags.push('(not installed)');
+  const f = flags.length ? ' ' + flags.join(' ') : '';
+  if (r.orphan) state = `ORPHANED ${state}`;
+  if (r.runningOn.length > 1) return `    * ${r.id}\t(${agent(r)}):\t ${state}${f} [ ${r.runningOn.map((n) => n.uname).join(' ')} ]`;
+  const where = r.runningOn.length === 1 ? ` ${r.runningOn[0]!.uname}` : '';
+  return `${indent}* ${r.id}\t(${agent(r)}):\t ${state}${where}${f}`;
+}
+
+/** crm_mon's header count of disabled and blocked resources, printed only when non-zero. */
+export function formatBlockedHeader(ws: WorkingSet): string[] {
+  const shown = ws.rscs.filter((r) => !(r.orphan && r.runningOn.length === 0));
+  const disabled = shown.filter((r) => r.targetRole === 'Stopped').length;
+  const blocked = shown.filter((r) => r.blocked || (!r.managed && r.failed)).length;
+  if (disabled === 0 && blocked === 0) return [];
+  return [`${disabled} of ${shown.length} resource instances DISABLED and ${blocked} BLOCKED from further action due to failure`, ''];
+}
+
+export function formatStatus(ws: WorkingSet): string[] {
+  const lines = formatNodeList(ws);
+  lines.push('');
+  lines.push('  * Full List of Resources:');
+  const shown = ws.rscs.filter((r) => !(r.orphan && r.runningOn.length === 0));
+  if (shown.length === 0) lines.push('    * No resources');
+  for (const r of shown) {
+    if (r.group) {
+      if (r.group.children[0] === r) lines.push(`    * Resource Group: ${r.group.id}:`);
+      lines.push(resourceLine(r, '      '));
+    } else {
+      lines.push(resourceLine(r));
+    }
+  }
+  return lines;
+}

@@ -1,0 +1,336 @@
+// Node scores and assignment of primitives (Pacemaker's pcmk__primitive_assign).
+import { INFINITY, addScores, formatScore } from '../score.js';
+import type { NodeInfo } from '../status/model.js';
+import { failCount } from '../status/unpack.js';
+import { effectiveNoQuorumPolicy, type Rsc, type WorkingSet } from '../working-set.js';
+import type { Colocation } from './colocation.js';
+import { evalRule, ruleScore } from './rules.js';
+
+export function nodeAvailable(n: NodeInfo): boolean {
+  return n.online && !n.shutdown && !n.unclean && !n.standby && !n.maintenance;
+}
+
+export function addLocation(ws: WorkingSet, rsc: Rsc, node: NodeInfo | undefined, score: number, why = ''): void {
+  const targets = node ? [node] : ws.nodes;
+  for (const n of targets) {
+    if (why) rsc.scoreLog.push({ node: n.uname, delta: score, why });
+    const cur = rsc.allowed.get(n.id);
+    rsc.allowed.set(n.id, cur === undefined ? addScores(n.baseScore, score) : addScores(cur, score));
+  }
+}
+
+function applyLocations(ws: WorkingSet): void {
+  const byUname = new Map(ws.nodes.map((n) => [n.uname, n]));
+  for (const loc of ws.config.locations) {
+    let targets: Rsc[] = [];
+    if (loc.rsc !== undefined) targets = ws.rscs.filter((r) => r.id === loc.rsc || r.group?.id === loc.rsc);
+    else if (loc.rscPattern !== undefined) {
+      let re: RegExp | undefined;
+      try { re = new RegExp(loc.rscPattern); } catch { re = undefined; }
+      if (re) targets = ws.rscs.filter((r) => re!.test(r.id));
+    } else if (loc.resourceSets.length > 0) {
+      const ids = new Set(loc.resourceSets.flatMap((s) => s.resources));
+      targets = ws.rscs.filter((r) => ids.has(r.id));
+    }
+    const group = loc.rsc !== undefined ? ws.groups.find((g) => g.id === loc.rsc) : undefined;
+    if (group) {
+      // The group itself, its first member fully, later members only the bans.
+      applyOne(ws, loc, group.allowed, undefined, 'Unknown', false);
+      group.children.forEach((c, i) => applyOne(ws, loc, c.allowed, c, c.nextRole, i > 0));
+      continue;
+    }
+    for (const rsc of targets) {
+      if (loc.role !== undefined && loc.role !== 'Started' && loc.role !== rsc.nextRole) continue;
+      if (loc.node !== undefined) {
+        const n = byUname.get(loc.node) ?? ws.nodes.find((x) => x.id === loc.node);
+        if (n && loc.score !== undefined) addLocationScore(rsc, n, loc.score, `location constraint ${loc.id}`);
+        continue;
+      }
+      for (const rule of loc.rules) {
+        if (rule.role !== undefined && rule.role !== 'Started' && rule.role !== rsc.nextRole) continue;
+        for (const n of ws.nodes) {
+          if (!evalRule(rule, n.attrs, ws.now)) continue;
+          const s = ruleScore(rule, n.attrs);
+          if (s === undefined) continue;
+          addLocationScore(rsc, n, s, `rule ${rule.id} of location constraint ${loc.id}`);
+        }
+      }
+    }
+  }
+}
+
+function applyOne(ws: WorkingSet, loc: WorkingSet['config']['locations'][number], allowed: Map<string, number>, rsc: Rsc | undefined,
+  nextRole: string, bansOnly: boolean): void {
+  if (loc.role !== undefined && loc.role !== 'Started' && loc.role !== nextRole) return;
+  const add = (n: NodeInfo, score0: number, why: string): void => {
+    const score = bansOnly && score0 >= 0 ? 0 : score0;
+    if (rsc) rsc.scoreLog.push({ node: n.uname, delta: score, why });
+    const cur = allowed.get(n.id);
+    allowed.set(n.id, cur === undefined ? score : addScores(cur, score));
+  };
+  if (loc.node !== undefined) {
+    const n = ws.nodes.find((x) => x.uname === loc.node) ?? ws.nodes.find((x) => x.id === loc.node);
+    if (n && loc.score !== undefined) add(n, loc.score, `location constraint ${loc.id} on the group`);
+    return;
+  }
+  for (const rule of loc.rules) {
+    if (rule.role !== undefined && rule.role !== 'Started' && rule.role !== nextRole) continue;
+    for (const n of ws.nodes) {
+      if (!evalRule(rule, n.attrs, ws.now)) continue;
+      const sc = ruleScore(rule, n.attrs);
+      if (sc !== undefined) add(n, sc, `rule ${rule.id} of location constraint ${loc.id} on the group`);
+    }
+  }
+}
+
+function addLocationScore(rsc: Rsc, n: NodeInfo, score: number, why: string): void {
+  rsc.scoreLog.push({ node: n.uname, delta: score, why });
+  const cur = rsc.allowed.get(n.id);
+  rsc.allowed.set(n.id, cur === undefined ? score : addScores(cur, score));
+}
+
+/** Everything before assignment: defaults, locations, stickiness, fail-count bans. */
+export function applyNodeCriteria(ws: WorkingSet): void {
+  if (ws.config.options.symmetricCluster) {
+    for (const g of ws.groups) for (const n of ws.nodes) g.allowed.set(n.id, n.baseScore);
+  }
+  for (const rsc of ws.rscs) {
+    if (ws.config.options.symmetricCluster) addLocation(ws, rsc, undefined, 0, 'symmetric cluster (node base score)');
+    for (const b of rsc.bans) addLocation(ws, rsc, b.nodeId ? ws.nodes.find((n) => n.id === b.nodeId) : undefined, b.score, b.why);
+  }
+  applyLocations(ws);
+  for (const rsc of ws.rscs) {
+    if (!rsc.managed || rsc.stickiness < 1 || rsc.runningOn.length !== 1) continue;
+    const node = rsc.runningOn[0]!;
+    if (!ws.config.options.symmetricCluster && !rsc.allowed.has(node.id)) continue;
+    addLocation(ws, rsc, node, rsc.stickiness, 'resource-stickiness on its current node');
+  }
+  for (const node of ws.nodes) {
+    for (const rsc of ws.rscs) {
+      if (rsc.migrationThreshold === 0 || rsc.failureIgnored) continue;
+      const fc = failCount(ws, rsc, node, true);
+      if (fc <= 0) continue;
+      if (rsc.migrationThreshold - fc <= 0) addLocation(ws, rsc, node, -INFINITY, `fail count ${fc} reached migration-threshold ${rsc.migrationThreshold}`);
+    }
+  }
+}
+
+function anyAvailable(ws: WorkingSet, scores: Map<string, number>): boolean {
+  for (const [id, s] of scores) {
+    const n = ws.nodes.find((x) => x.id === id)!;
+    if (s >= 0 && nodeAvailable(n)) return true;
+  }
+  return false;
+}
+
+export class Assigner {
+  private readonly thisWith = new Map<Rsc, Colocation[]>();
+  private readonly withThis = new Map<Rsc, Colocation[]>();
+
+  constructor(private readonly ws: WorkingSet, colocations: Colocation[]) {
+    for (const c of colocations) {
+      insertSorted(this.thisWith, c.dependent, c, (x) => x.primary);
+      insertSorted(this.withThis, c.primary, c, (x) => x.dependent);
+    }
+  }
+
+  assignAll(): void {
+    const ws = this.ws;
+    if (ws.config.options.stonithEnabled && !ws.haveStonithResource) {
+      for (const r of ws.rscs) r.managed = false;
+    }
+    for (const r of ws.rscs) this.assign(r);
+  }
+
+  assign(rsc: Rsc): NodeInfo | undefined {
+    const ws = this.ws;
+    const g = rsc.group;
+    if (g && !g.assignScores) {
+      // A group is assigned member by member, starting with the first.
+      const line = (id: string, m: Map<string, number>): string[] => ws.nodes.filter((n) => m.has(n.id))
+        .map((n) => `pcmk__group_assign: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
+      g.assignScores = [...line(g.id, g.allowed), ...g.children.flatMap((c) => line(c.id, c.allowed))];
+      for (const c of g.children) this.assign(c);
+    }
+    if (!rsc.provisional) return rsc.allocatedTo;
+    if (rsc.assigning) return undefined;
+    rsc.assigning = true;
+    const tw = this.thisWith.get(rsc) ?? [];
+    const wt = this.withThis.get(rsc) ?? [];
+    const mandatory = (c: Colocation): boolean => c.score <= -INFINITY || c.score >= INFINITY;
+    for (const c of tw) if (mandatory(c)) this.applyThisWith(c, rsc);
+    for (const c of wt) if (mandatory(c)) this.addDependentScores(c, rsc);
+    for (const c of tw) if (!mandatory(c)) this.applyThisWith(c, rsc);
+    for (const c of wt) if (!mandatory(c)) this.addDependentScores(c, rsc);
+
+    if (rsc.nextRole === 'Stopped') {
+      addLocation(ws, rsc, undefined, -INFINITY, 'target-role is Stopped');
+    } else if (rankOf(rsc.nextRole) > rankOf(rsc.role) && !ws.haveQuorum && effectiveNoQuorumPolicy(ws) === 'freeze') {
+      rsc.nextRole = rsc.role;
+    }
+
+    if (!rsc.managed) {
+      rsc.nextRole = rsc.role;
+      this.finalize(rsc, rsc.runningOn[0], true);
+    } else if (ws.config.options.stopAllResources) {
+      this.finalize(rsc, undefined, true);
+    } else if (rsc.provisional) {
+      this.assignBest(rsc);
+    }
+    rsc.assigning = false;
+    return rsc.allocatedTo;
+  }
+
+  private applyThisWith(c: Colocation, rsc: Rsc): void {
+    const archive = (c.score < 0 && c.score > -INFINITY) || c.dependentRole === 'Promoted' ? new Map(rsc.allowed) : undefined;
+    this.assign(c.primary);
+    const before = new Map(rsc.allowed);
+    this.applyColocScore(rsc, c.primary, c);
+    this.logDiff(rsc, before, `colocation ${c.id} with ${c.primary.id} (score ${c.score})`);
+    if (archive && !anyAvailable(this.ws, rsc.allowed)) rsc.allowed = archive;
+  }
+
+  private applyColocScore(dep: Rsc, pri: Rsc, c: Colocation): void {
+    if (pri.provisional) return;
+    if (!dep.provisional) return;
+    if (c.dependentRole !== undefined && c.dependentRole !== dep.nextRole) return;
+    if (c.primaryRole !== undefined && c.primaryRole !== pri.nextRole) return;
+    const attr = c.nodeAttribute;
+    let value: string | undefined;
+    if (pri.allocatedTo) value = pri.allocatedTo.attrs.get(attr);
+    else if (c.score < 0) return;
+    const work = new Map(dep.allowed);
+    for (const [id, w] of work) {
+      const n = this.ws.nodes.find((x) => x.id === id)!;
+      if (!pri.allocatedTo) work.set(id, addScores(-c.score, w));
+      else if (n.attrs.get(attr) === value) {
+        if (c.score < INFINITY) work.set(id, addScores(c.score, w));
+      } else if (c.score >= INFINITY) work.set(id, addScores(-c.score, w));
+    }
+    if (c.score <= -INFINITY || c.score >= INFINITY || anyAvailable(this.ws, work)) dep.allowed = work;
+  }
+
+  private addDependentScores(c: Colocation, rsc: Rsc): void {
+    if (!(c.influence || c.primary.runningOn.length === 0)) return;
+    const factor = Math.fround(c.score / INFINITY);
+    const res = this.mergeScores(c.dependent, rsc.allowed, c.nodeAttribute, factor, true);
+    if (res) {
+      const before = rsc.allowed;
+      rsc.allowed = res;
+      this.logDiff(rsc, before, `preferences of ${c.dependent.id}, colocated with it by ${c.id}`);
+    }
+  }
+
+  private logDiff(rsc: Rsc, before: Map<string, number>, why: string): void {
+    for (const [id, w] of rsc.allowed) {
+      const old = before.get(id);
+      if (old === w) continue;
+      const n = this.ws.nodes.find((x) => x.id === id)!;
+      rsc.scoreLog.push({ node: n.uname, delta: old === undefined ? w : w - old, why });
+    }
+  }
+
+  /** Pacemaker's add_colocated_node_scores for a primitive, following "with this" chains. */
+  private mergeScores(rsc: Rsc, nodes: Map<string, number>, attr: string, factor: number, active: boolean): Map<string, number> | undefined {
+    if (rsc.merging) return undefined;
+    rsc.merging = true;
+    const work = new Map(nodes);
+    for (const [id, w] of work) {
+      const n = this.ws.nodes.find((x) => x.id === id)!;
+      const score = this.bestScoreMatching(rsc, attr, n.attrs.get(attr));
+      if (factor < 0 && score < 0) continue;
+      const wf = Math.fround(factor * score);
+      let weight = Math.trunc(wf < 0 ? wf - 0.5 : wf + 0.5);
+      if (weight === 0 && score !== 0) weight = factor > 0 ? 1 : factor < 0 ? -1 : 0;
+      work.set(id, addScores(weight, w));
+    }
+    if (anyAvailable(this.ws, work)) {
+      for (const c of this.withThis.get(rsc) ?? []) {
+        if (!(c.influence || c.primary.runningOn.length === 0)) continue;
+        const other = Math.fround(factor * Math.fround(c.score / INFINITY));
+        const r = this.mergeScores(c.dependent, work, c.nodeAttribute, other, true);
+        if (r) for (const [k, v] of r) work.set(k, v);
+      }
+    } else if (active) {
+      rsc.merging = false;
+      return undefined;
+    }
+    rsc.merging = false;
+    return work;
+  }
+
+  private bestScoreMatching(rsc: Rsc, attr: string, value: string | undefined): number {
+    let best = -INFINITY;
+    for (const [id, w] of rsc.allowed) {
+      const n = this.ws.nodes.find((x) => x.id === id)!;
+      if (w > best && nodeAvailable(n) && n.attrs.get(attr) === value) best = w;
+    }
+    return best;
+  }
+
+  private assignBest(rsc: Rsc): void {
+    const ws = this.ws;
+    const current = rsc.runningOn[0];
+    const entries = [...rsc.allowed.entries()].map(([id, w]) => ({ node: ws.nodes.find((n) => n.id === id)!, w }));
+    const eff = (e: { node: NodeInfo; w: number }): number => (nodeAvailable(e.node) ? e.w : -INFINITY);
+    entries.sort((a, b) => {
+      const d = eff(b) - eff(a);
+      if (d !== 0) return d;
+      if (ws.config.options.placementStrategy !== 'minimal') {
+        if (a.node.numResources !== b.node.numResources) return a.node.numResources - b.node.numResources;
+        if (current) {
+          if (a.node === current) return -1;
+          if (b.node === current) return 1;
+        }
+      }
+      return a.node.uname < b.node.uname ? -1 : a.node.uname > b.node.uname ? 1 : 0;
+    });
+    let chosen = entries[0];
+    if (chosen && chosen.w > 0 && nodeAvailable(chosen.node) && current && nodeAvailable(current) && (rsc.allowed.get(current.id) ?? -1) >= 0) {
+      for (const e of entries.slice(1)) {
+        if (e.w !== chosen.w) break;
+        if (e.node === current) chosen = e;
+      }
+    }
+    this.finalize(rsc, chosen?.node, false, chosen?.w);
+  }
+
+  finalize(rsc: Rsc, node: NodeInfo | undefined, force: boolean, weight?: number): void {
+    let chosen = node;
+    if (!force && chosen && ((weight ?? 0) < 0 || !nodeAvailable(chosen))) {
+      rsc.nextRole = 'Stopped';
+      rsc.nextRoleReason = 'node availability';
+      chosen = undefined;
+    }
+    rsc.provisional = false;
+    rsc.allocatedTo = undefined;
+    if (!chosen) {
+      if (rsc.nextRole === 'Unknown' || rsc.managed) rsc.nextRole = rsc.managed ? 'Stopped' : rsc.nextRole;
+      for (const a of rsc.actions) {
+        if (a.task === 'stop') a.optional = false;
+        else if (a.task === 'start') a.runnable = false;
+        else if (a.intervalMs > 0 && a.expectedRc !== 7) a.runnable = false;
+      }
+      return;
+    }
+    rsc.allocatedTo = chosen;
+    chosen.numResources++;
+  }
+}
+
+function rankOf(r: string): number {
+  return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
+}
+
+function insertSorted(map: Map<Rsc, Colocation[]>, key: Rsc, c: Colocation, other: (c: Colocation) => Rsc): void {
+  const list = map.get(key) ?? [];
+  const cmp = (a: Colocation, b: Colocation): number => {
+    const ra = other(a), rb = other(b);
+    if (ra.priority !== rb.priority) return rb.priority - ra.priority;
+    return ra.id < rb.id ? -1 : ra.id > rb.id ? 1 : 0;
+  };
+  let i = 0;
+  while (i < list.length && cmp(c, list[i]!) > 0) i++;
+  list.splice(i, 0, c);
+  map.set(key, list);
+}

@@ -1,0 +1,136 @@
+// One scheduling run plus the simulated execution, producing crm_simulate -S text.
+import { parseCib } from './cib/parse.js';
+import { formatBlockedHeader, formatStatus } from './format/status.js';
+import { formatTransitionSummary } from './format/transition.js';
+import { resolveColocations } from './placement/colocation.js';
+import { Assigner, applyNodeCriteria } from './placement/assign.js';
+import { formatScore } from './score.js';
+import type { NodeStateRecord, OpRecord } from './status/model.js';
+import { parseStatus } from './status/parse-status.js';
+import { unpack } from './status/unpack.js';
+import { createGroupActions, createOrderings, createResourceActions, propagate, scheduleProbes, scheduleShutdowns } from './transition/actions.js';
+import { buildGraph, executionOrder } from './transition/graph.js';
+import { scheduleFencing } from './transition/fencing.js';
+import type { Action, WorkingSet } from './working-set.js';
+
+export interface SimulateOptions {
+  /** Epoch seconds used as "now" when the CIB has no execution-date. */
+  readonly now: number;
+}
+
+export interface SimulateResult {
+  readonly text: string;
+  readonly scores: string[];
+  readonly executed: Action[];
+  readonly ws: WorkingSet;
+}
+
+export interface ScheduleResult {
+  readonly ws: WorkingSet;
+  readonly scores: string[];
+}
+
+export function schedule(config: ReturnType<typeof parseCib>['config'], states: NodeStateRecord[], now: number): ScheduleResult {
+  const ws = unpack(config, states, { now });
+  applyNodeCriteria(ws);
+  const colocations = resolveColocations(ws);
+  const assigner = new Assigner(ws, colocations);
+  const scores: string[] = [];
+  assigner.assignAll();
+  for (const g of ws.groups) scores.push(...(g.assignScores ?? []));
+  for (const r of ws.rscs) {
+    for (const n of ws.nodes) {
+      const s = r.allowed.get(n.id);
+      if (s !== undefined) scores.push(`pcmk__primitive_assign: ${r.id} allocation score on ${n.uname}: ${formatScore(s)}`);
+    }
+  }
+  scheduleProbes(ws);
+  for (const r of ws.rscs) {
+    createResourceActions(ws, r);
+    const g = r.group;
+    if (g && g.children[g.children.length - 1] === r) createGroupActions(ws, g);
+  }
+  createOrderings(ws, colocations);
+  scheduleFencing(ws);
+  scheduleShutdowns(ws);
+  propagate(ws);
+  return { ws, scores };
+}
+
+function inject(states: NodeStateRecord[], executed: Action[]): NodeStateRecord[] {
+  const out: NodeStateRecord[] = states.map((s) => ({ ...s, transientAttrs: { ...s.transientAttrs }, history: s.history.map((h) => ({ ...h, ops: [...h.ops] })) }));
+  let callId = 0;
+  for (const s of out) for (const h of s.history) for (const o of h.ops) callId = Math.max(callId, o.callId);
+  for (const a of executed) {
+    if (!a.node) continue;
+    let st = out.find((s) => s.id === a.node!.id);
+    if (a.task === 'do_shutdown') continue;
+    if (a.task === 'stonith') {
+      if (st) {
+        const i = out.indexOf(st);
+        out[i] = { ...st, inCcm: 'false', crmd: 'offline', join: 'down', expected: 'down', history: [] };
+      } else {
+        out.push({ id: a.node.id, uname: a.node.uname, inCcm: 'false', crmd: 'offline', join: 'down', expected: 'down', transientAttrs: {}, history: [] });
+      }
+      continue;
+    }
+    if (a.rsc && a.task === 'delete') {
+      if (st) st.history = st.history.filter((h) => h.rscId !== a.rsc!.id);
+      continue;
+    }
+    if (!a.rsc || a.group || a.pseudo || a.task === 'cancel' || a.task === 'clear_failcount') continue;
+    if (!st) {
+      st = { id: a.node.id, uname: a.node.uname, inCcm: 'true', crmd: 'online', join: 'member', expected: 'member', transientAttrs: {}, history: [] };
+      out.push(st);
+    }
+    let h = st.history.find((x) => x.rscId === a.rsc!.id);
+    if (!h) {
+      h = { rscId: a.rsc.id, class: a.rsc.def.class, provider: a.rsc.def.provider, type: a.rsc.def.type, ops: [] };
+      st.history.push(h);
+    }
+    const rc = a.task === 'monitor' && a.intervalMs === 0 ? a.expectedRc : 0;
+    // The injected result replaces a pending record of the same operation.
+    h.ops = h.ops.filter((o) => !(o.callId < 0 && o.task === a.task && o.intervalMs === a.intervalMs));
+    const op: OpRecord = { id: `${a.key}`, task: a.task, intervalMs: a.intervalMs, callId: ++callId, rc, opStatus: 0, expectedRc: rc };
+    h.ops.push(op);
+  }
+  return out;
+}
+
+export function simulate(xml: string, opts: SimulateOptions, source = 'CIB'): SimulateResult {
+  const { root, config } = parseCib(xml, source);
+  const states = parseStatus(root);
+  const { ws, scores } = schedule(config, states, opts.now);
+  const executed = executionOrder(buildGraph(ws));
+  const lines: string[] = [];
+  const dateLine = config.executionDate === undefined ? '' :
+    `Using the original execution date of: ${new Date(config.executionDate * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')}`;
+  if (dateLine) lines.push(dateLine);
+  if (config.validateWith === 'none') {
+    lines.push('Schema validation of configuration is disabled (enabling is encouraged and prevents common misconfigurations)');
+  }
+  lines.push(...formatBlockedHeader(ws));
+  lines.push('Current cluster status:');
+  lines.push(...formatStatus(ws));
+  lines.push('');
+  lines.push('Transition Summary:');
+  lines.push(...formatTransitionSummary(ws));
+  lines.push('');
+  lines.push('Executing Cluster Transition:');
+  for (const a of executed) lines.push(formatExecuted(a));
+  if (config.executionDate !== undefined) lines.push(dateLine);
+  lines.push('');
+  const after = unpack(config, inject(states, executed), { now: opts.now });
+  lines.push('Revised Cluster Status:');
+  lines.push(...formatStatus(after));
+  return { text: lines.join('\n') + '\n', scores, executed, ws };
+}
+
+export function formatExecuted(a: Action): string {
+  if (a.task === 'stonith') return `  * Fencing ${a.fenceTarget?.uname ?? a.node?.uname} (${a.fenceAction})`;
+  if (a.task === 'clear_failcount') return `  * Cluster action:  clear_failcount for ${a.rsc!.id} on ${a.node!.uname}`;
+  if (a.task === 'do_shutdown') return `  * Cluster action:  do_shutdown on ${a.node!.uname}`;
+  if (a.pseudo) return `  * Pseudo action:   ${a.key}`;
+  if (!a.rsc) return `  * Pseudo action:   ${a.key}`;
+  return `  * Resource action: ${a.rsc!.id.padEnd(15)} ${a.label} on ${a.node!.uname}`;
+}

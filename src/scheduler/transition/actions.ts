@@ -1,0 +1,329 @@
+// Creates the actions that take each primitive from its current state to its
+// assigned one, plus probes, recurring monitors, shutdowns and orderings.
+import { nodeAvailable } from '../placement/assign.js';
+import type { Colocation } from '../placement/colocation.js';
+import type { NodeInfo } from '../status/model.js';
+import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
+
+function rank(r: string): number {
+  return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
+}
+
+export function scheduleProbes(ws: WorkingSet): void {
+  for (const node of ws.nodes) {
+    if (!node.online || node.unclean || node.pending) continue;
+    for (const rsc of ws.rscs) {
+      if (rsc.orphan || rsc.knownOn.has(node.id)) continue;
+      const probe = customAction(ws, rsc, 'monitor', node, false, { intervalMs: 0 });
+      probe.expectedRc = rsc.runningOn.includes(node) ? 0 : 7;
+    }
+  }
+}
+
+function stopResource(ws: WorkingSet, rsc: Rsc, optional: boolean): void {
+  for (const node of rsc.runningOn) {
+    const stop = customAction(ws, rsc, 'stop', node, optional);
+    if (!optional) stop.optional = false;
+    if (!rsc.allocatedTo) stop.reason ??= 'node availability';
+    if (!rsc.managed) stop.runnable = false;
+  }
+}
+
+function startResource(ws: WorkingSet, rsc: Rsc, node: NodeInfo | undefined, optional: boolean): void {
+  if (!node) return;
+  const start = customAction(ws, rsc, 'start', node, true);
+  if (!rsc.managed) start.runnable = false;
+  if (!optional) start.optional = false;
+}
+
+/** A group's own pseudo actions, made after its members' actions. */
+export function createGroupActions(ws: WorkingSet, g: GroupRsc): void {
+  for (const task of ['start', 'running', 'stop', 'stopped']) {
+    customAction(ws, undefined, task, undefined, true, { group: g, pseudo: true });
+  }
+}
+
+export function createResourceActions(ws: WorkingSet, rsc: Rsc): void {
+  if (rsc.nextRole === 'Unknown') rsc.nextRole = rsc.allocatedTo ? 'Started' : 'Stopped';
+  const current = rsc.runningOn[0];
+  let needStop = false;
+  let moving = false;
+  if (current && rsc.allocatedTo && current !== rsc.allocatedTo && rank(rsc.nextRole) >= rank('Started')) {
+    moving = true;
+    needStop = true;
+  }
+  if (rsc.runningOn.length > 1 && (rsc.multipleActive === 'stop_start' || rsc.multipleActive === 'stop_unexpected')) needStop = true;
+  if (moving) {
+    // nothing more
+  } else if (rsc.failed) {
+    if (rsc.stopNeeded) needStop = true;
+  } else if (rsc.blocked) {
+    needStop = true;
+  }
+  if (rsc.startPending && rsc.allocatedTo && rsc.allocatedTo === current && !needStop) {
+    // A start still in flight is issued again (it was never confirmed).
+    customAction(ws, rsc, 'start', rsc.allocatedTo, false);
+  }
+  // Bring the resource down (optionally), then back up to its current role.
+  let role = rsc.role;
+  while (role !== 'Stopped') {
+    stopResource(ws, rsc, !needStop);
+    role = 'Stopped';
+  }
+  while (rank(rsc.role) <= rank(rsc.nextRole) && role !== rsc.role && !rsc.blocked) {
+    startResource(ws, rsc, rsc.allocatedTo, !needStop);
+    role = rsc.role;
+  }
+  // Then the required steps from the current role to the next.
+  role = rsc.role;
+  while (role !== rsc.nextRole) {
+    if (rsc.nextRole === 'Stopped' || role !== 'Stopped') {
+      stopResource(ws, rsc, false);
+      role = 'Stopped';
+      if (rsc.nextRole === 'Stopped') break;
+      continue;
+    }
+    startResource(ws, rsc, rsc.allocatedTo, false);
+    break;
+  }
+  createRecurring(ws, rsc);
+}
+
+function createRecurring(ws: WorkingSet, rsc: Rsc): void {
+  if (rsc.blocked) return;
+  const node = rsc.allocatedTo;
+  if (node?.maintenance) return;
+  let start: Action | undefined;
+  if (node && (rsc.nextRole !== 'Stopped' || !rsc.managed)) {
+    start = customAction(ws, rsc, 'start', node, true);
+    if (!rsc.managed) start.runnable = false;
+  }
+  for (const op of rsc.ops) {
+    if (op.intervalMs <= 0 || !op.enabled) continue;
+    if (op.name !== 'monitor' && op.name !== 'status') continue;
+    if (op.role === 'Stopped') continue;
+    if (rsc.nextRole === 'Stopped' || (!node && rsc.managed)) continue;
+    if ((op.role !== undefined && op.role !== rsc.nextRole && !(op.role === 'Started' && rsc.nextRole === 'Started')) ||
+      (op.role === undefined && rsc.nextRole === 'Promoted')) continue;
+    const key = opKey(rsc.id, op.name, op.intervalMs);
+    let optional = true;
+    if (!node) optional = true;
+    else if (start && !start.optional) optional = false;
+    else if (!rsc.actions.some((a) => a.key === key && a.node === node)) optional = false;
+    else if (node && rsc.reschedule.has(`${node.id}:${key}`)) optional = false;
+    if (!node) continue;
+    const mon = customAction(ws, rsc, op.name, node, optional, { intervalMs: op.intervalMs });
+    if (start) order(ws, start, mon, { impliesThen: true, runnableLeft: true });
+    if (start && !start.runnable) mon.runnable = false;
+    else if (!node.online || node.unclean) mon.runnable = false;
+  }
+}
+
+/** Shutdown actions for nodes asked to leave, after every stop there. */
+export function scheduleShutdowns(ws: WorkingSet): Action[] {
+  const out: Action[] = [];
+  for (const node of ws.nodes) {
+    if (!node.online || !node.shutdown || node.unclean) continue;
+    const a = customAction(ws, undefined, 'do_shutdown', node, false, { key: `do_shutdown-${node.uname}` });
+    out.push(a);
+    for (const rsc of ws.rscs) {
+      for (const s of rsc.actions) if (s.task === 'stop' && s.node === node) order(ws, s, a, { impliesThen: false });
+    }
+  }
+  return out;
+}
+
+/** Orderings within and between resources, resolved against the actions that exist. */
+export function createOrderings(ws: WorkingSet, colocations: readonly Colocation[] = []): void {
+  for (const rsc of ws.rscs) {
+    const stops = rsc.actions.filter((a) => a.task === 'stop');
+    const starts = rsc.actions.filter((a) => a.task === 'start');
+    for (const s of stops) for (const t of starts) order(ws, s, t, { impliesThen: true, restart: true });
+    for (const p of rsc.actions.filter((a) => a.task === 'monitor' && a.intervalMs === 0)) {
+      for (const t of starts) order(ws, p, t, {});
+    }
+    for (const c of rsc.actions.filter((a) => a.task === 'cancel' || a.task === 'delete')) {
+      for (const s of stops) if (c.task === 'cancel' || s.node === c.node) order(ws, s, c, {});
+    }
+  }
+  for (const g of ws.groups) {
+    const ga = (task: string): Action => g.actions.find((a) => a.task === task)!;
+    const [gStart, gRunning, gStop, gStopped] = [ga('start'), ga('running'), ga('stop'), ga('stopped')];
+    order(ws, gStopped, gStart, {});
+    let prev: Rsc | undefined;
+    for (const c of g.children) {
+      // Like Pacemaker, an ordering on a missing start creates it (without a node, so unrunnable).
+      if (!c.actions.some((a) => a.task === 'start')) customAction(ws, c, 'start', undefined, true);
+      for (const st of c.actions.filter((a) => a.task === 'start')) {
+        order(ws, gStart, st, { runnableLeft: true, requiredThenFirst: true });
+        order(ws, st, gRunning, { impliesThen: true, runnableLeft: true });
+        if (prev) for (const ps of prev.actions.filter((a) => a.task === 'start')) order(ws, ps, st, { impliesThen: true, runnableLeft: true });
+      }
+      for (const sp of c.actions.filter((a) => a.task === 'stop')) {
+        order(ws, gStop, sp, { requiredThenFirst: true });
+        order(ws, sp, gStopped, { impliesThen: true, runnableLeft: true });
+        if (prev) for (const ps of prev.actions.filter((a) => a.task === 'stop')) order(ws, sp, ps, { impliesFirst: true });
+      }
+      prev = c;
+    }
+  }
+  // A mandatory anti-colocation: the primary starts on a node only once the
+  // dependent is known not to be running there.
+  for (const c of colocations) {
+    if (c.score > -1_000_000) continue;
+    for (const p of c.dependent.actions.filter((a) => a.task === 'monitor' && a.intervalMs === 0 && a.node)) {
+      for (const st of c.primary.actions.filter((a) => a.task === 'start' && a.node === p.node)) order(ws, p, st, {});
+    }
+  }
+  const byId = new Map<string, Rsc | GroupRsc>(ws.rscs.map((r) => [r.id, r]));
+  for (const g of ws.groups) byId.set(g.id, g);
+  const inverse = (t: string): string => (t === 'start' ? 'stop' : t === 'stop' ? 'start' : t === 'promote' ? 'demote' : t === 'demote' ? 'promote' : t);
+  const pairs: { first: string; then: string; fa: string; ta: string; kind: string; sym: boolean }[] = [];
+  for (const o of ws.config.orders) {
+    if (o.sets.length === 0) {
+      if (o.first !== undefined && o.then !== undefined) pairs.push({ first: o.first, then: o.then, fa: o.firstAction, ta: o.thenAction, kind: o.kind, sym: o.symmetrical });
+      continue;
+    }
+    for (const set of o.sets) {
+      if (!set.sequential) continue;
+      for (let i = 1; i < set.resources.length; i++) {
+        const act = set.action ?? 'start';
+        pairs.push({ first: set.resources[i - 1]!, then: set.resources[i]!, fa: act, ta: act, kind: set.kind ?? o.kind, sym: o.symmetrical });
+      }
+    }
+    for (let s = 0; s + 1 < o.sets.length; s++) {
+      const a = o.sets[s]!, b = o.sets[s + 1]!;
+      if (!a.requireAll) {
+        // "One or more" of the first set is enough: a pseudo action stands between the sets.
+        const pseudo = customAction(ws, undefined, 'one-or-more', undefined, true, { key: `one-or-more:${a.id}`, pseudo: true });
+        pseudo.requiresAny = true;
+        for (const id of a.resources) {
+          const r = byId.get(id);
+          if (!r) continue;
+          const task = a.action ?? 'start';
+          let firsts = r.actions.filter((x) => x.task === task && x.intervalMs === 0);
+          if (firsts.length === 0) firsts = [isGroup(r) ? customAction(ws, undefined, task, undefined, true, { group: r, pseudo: true }) : customAction(ws, r, task, undefined, true)];
+          for (const f of firsts) order(ws, f, pseudo, {});
+        }
+        for (const id of b.resources) {
+          const r = byId.get(id);
+          if (r) for (const t of r.actions.filter((x) => x.task === (b.action ?? 'start') && x.intervalMs === 0)) order(ws, pseudo, t, { runnableLeft: true, requiredThenFirst: true });
+        }
+        continue;
+      }
+      const firsts = a.sequential ? a.resources.slice(-1) : a.resources;
+      const thens = b.sequential ? b.resources.slice(0, 1) : b.resources;
+      for (const f of firsts) for (const t of thens) pairs.push({ first: f, then: t, fa: a.action ?? 'start', ta: b.action ?? 'start', kind: o.kind, sym: o.symmetrical });
+    }
+  }
+  for (const p of pairs) {
+    const f = byId.get(p.first), t = byId.get(p.then);
+    if (!f || !t || f === t) continue;
+    if (!isGroup(f) && !isGroup(t) && f.group && f.group === t.group) continue;
+    const mandatory = p.kind === 'Mandatory';
+    const runnableLeft = p.fa === 'start' || p.fa === 'promote';
+    if (!mandatory) link(ws, f, p.fa, t, p.ta, {});
+    else if (!p.sym) link(ws, f, p.fa, t, p.ta, { asymmetric: true });
+    else link(ws, f, p.fa, t, p.ta, { impliesThen: true, runnableLeft });
+    if (p.sym) link(ws, t, inverse(p.ta), f, inverse(p.fa), mandatory ? { impliesFirst: true } : {});
+    if (p.sym) orderProbesBeforeStops(ws, t, inverse(p.ta), f, inverse(p.fa), false);
+    else orderProbesBeforeStops(ws, f, p.fa, t, p.ta, mandatory);
+  }
+}
+
+function isGroup(r: Rsc | GroupRsc): r is GroupRsc {
+  return 'children' in r;
+}
+
+function link(ws: WorkingSet, f: Rsc | GroupRsc, fa0: string, t: Rsc | GroupRsc, ta: string, flags: { impliesThen?: boolean; impliesFirst?: boolean; runnableLeft?: boolean; asymmetric?: boolean }): void {
+  // Ordering after a group waits for its "running"/"stopped" pseudo action.
+  const fa = isGroup(f) ? (fa0 === 'start' ? 'running' : fa0 === 'stop' ? 'stopped' : fa0) : fa0;
+  let firsts = f.actions.filter((a) => a.task === fa && a.intervalMs === 0);
+  const thens = t.actions.filter((a) => a.task === ta && a.intervalMs === 0);
+  if (isGroup(f)) {
+    for (const a of firsts) for (const b of thens) order(ws, a, b, flags);
+    return;
+  }
+  if (firsts.length === 0) {
+    // Pacemaker creates a missing "first" action without a node (so unrunnable),
+    // except a stop of something stopped or a demote of something unpromoted.
+    if ((fa === 'stop' && f.role === 'Stopped') || (fa === 'demote' && f.role !== 'Promoted')) return;
+    firsts = [customAction(ws, f, fa, undefined, true)];
+  }
+  for (const a of firsts) for (const b of thens) order(ws, a, b, flags);
+}
+
+/** A stop-before-stop order also waits for the first resource's probes (it must be known stopped). */
+function orderProbesBeforeStops(ws: WorkingSet, f: Rsc | GroupRsc, fa: string, t: Rsc | GroupRsc, ta: string, asymmetric: boolean): void {
+  if (fa !== 'stop' || ta !== 'stop' || asymmetric || isGroup(f) || isGroup(t)) return;
+  const thens = t.actions.filter((a) => a.task === 'stop' && a.intervalMs === 0);
+  const probes = f.actions.filter((a) => a.task === 'monitor' && a.intervalMs === 0 && a.node !== undefined);
+  for (const p of probes) for (const b of thens) order(ws, p, b, {});
+}
+
+/** Spreads required/unrunnable flags along orderings until nothing changes. */
+export function propagate(ws: WorkingSet): void {
+  for (let round = 0; round < 1000; round++) {
+    let changed = false;
+    for (const a of ws.actions) {
+      if (!a.requiresAny || !a.runnable) continue;
+      const inputs = ws.orderings.filter((o) => o.then === a);
+      if (inputs.length > 0 && !inputs.some((o) => o.first.runnable)) {
+        a.runnable = false;
+        changed = true;
+      }
+    }
+    for (const o of ws.orderings) {
+      const { first, then } = o;
+      if (o.impliesThen && !first.optional && then.optional) {
+        then.optional = false;
+        if (first.rsc && then.rsc !== first.rsc) then.reason ??= `required ${first.rsc.id} ${first.task}`;
+        changed = true;
+      }
+      // An unmanaged resource's idle start blocks nothing.
+      const idleUnmanaged = first.rsc !== undefined && !first.rsc.managed && first.optional && first.node !== undefined;
+      if (o.runnableLeft && !first.runnable && then.runnable && !idleUnmanaged) {
+        then.runnable = false;
+        if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
+        else if (!first.rsc) then.reason ??= `unrunnable ${first.key}`;
+        changed = true;
+      }
+      if (o.requiredThenFirst && !then.optional && then.runnable && first.optional) {
+        first.optional = false;
+        changed = true;
+      }
+      if (o.impliesFirst && !then.optional && first.optional) {
+        first.optional = false;
+        changed = true;
+      }
+      // A stop that must wait for an unmanaged resource's blocked stop is blocked too.
+      if ((o.impliesFirst || o.impliesThen) && first.task === 'stop' && then.task === 'stop' && !first.runnable &&
+        first.rsc && !first.rsc.managed && then.runnable) {
+        then.runnable = false;
+        changed = true;
+      }
+      if (o.asymmetric && !first.runnable && then.runnable && !then.optional) {
+        then.runnable = false;
+        if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
+        changed = true;
+      }
+      if (o.restart && !first.optional && !first.runnable && then.runnable) {
+        // A restart whose stop cannot happen cannot start either.
+        then.runnable = false;
+        changed = true;
+      }
+      if (o.restart && first.optional && first.runnable && then.rsc && then.rsc.managed && first.rsc === then.rsc && !then.rsc.startPending &&
+        ((!then.optional && then.runnable) || !then.runnable)) {
+        first.optional = false;
+        changed = true;
+      }
+    }
+    if (!changed) return;
+  }
+}
+
+export function inGraph(a: Action): boolean {
+  return !a.optional && a.runnable;
+}
+
+export { nodeAvailable };

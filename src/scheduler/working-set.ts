@@ -1,0 +1,214 @@
+// The mutable state one scheduling run works on: nodes, resources, actions.
+import type { CibConfig, OpDef, PrimitiveDef, Role } from './cib/model.js';
+import type { NodeInfo, OnFail, OpRecord } from './status/model.js';
+
+/** A group: its members are placed together, in order, and started in order. */
+export interface GroupRsc {
+  readonly id: string;
+  readonly priority: number;
+  readonly index: number;
+  readonly children: Rsc[];
+  readonly actions: Action[];
+  readonly allowed: Map<string, number>;
+  /** Score lines printed when the group's assignment begins. */
+  assignScores?: string[];
+}
+
+export interface Action {
+  readonly id: number;
+  readonly rsc?: Rsc;
+  /** Set on a group's own pseudo actions (start, running, stop, stopped). */
+  readonly group?: GroupRsc;
+  readonly task: string;
+  readonly key: string;
+  readonly node?: NodeInfo;
+  readonly intervalMs: number;
+  optional: boolean;
+  runnable: boolean;
+  pseudo: boolean;
+  reason?: string;
+  /** Shown in the executed-actions list, e.g. "cancel=10000" or "monitor=10000". */
+  readonly label: string;
+  /** Expected rc for injected results (probes expect 7 unless running). */
+  expectedRc: number;
+  fenceAction?: string;
+  /** A "one-or-more" pseudo action: runnable when any action ordered before it is. */
+  requiresAny?: boolean;
+  fenceTarget?: NodeInfo;
+}
+
+export interface Ordering {
+  readonly first: Action;
+  readonly then: Action;
+  readonly impliesThen: boolean;
+  readonly impliesFirst: boolean;
+  readonly runnableLeft: boolean;
+  readonly restart: boolean;
+  /** A mandatory but asymmetrical order: only keeps a stopped "then" from starting. */
+  readonly asymmetric: boolean;
+  /** A required "then" makes a pseudo "first" required (one-or-more sets). */
+  readonly requiredThenFirst: boolean;
+}
+
+export interface Rsc {
+  readonly def: PrimitiveDef;
+  readonly id: string;
+  group?: GroupRsc;
+  readonly index: number;
+  readonly priority: number;
+  readonly stickiness: number;
+  readonly migrationThreshold: number;
+  readonly failureTimeoutMs: number;
+  readonly isStonith: boolean;
+  readonly multipleActive: string;
+  /** What starting needs: nothing, quorum, fencing or unfencing. */
+  readonly requires: string;
+  readonly targetRole?: Role;
+  readonly orphan: boolean;
+  readonly ops: readonly OpDef[];
+  managed: boolean;
+  role: Role;
+  nextRole: Role;
+  nextRoleReason?: string;
+  runningOn: NodeInfo[];
+  knownOn: Set<string>;
+  failed: boolean;
+  stopNeeded: boolean;
+  blocked: boolean;
+  failureIgnored: boolean;
+  startPending: boolean;
+  pendingTask?: string;
+  allowed: Map<string, number>;
+  provisional: boolean;
+  assigning: boolean;
+  merging: boolean;
+  allocatedTo?: NodeInfo;
+  actions: Action[];
+  /** Failed history entries per node id, for failcount-based display and on-fail=block checks. */
+  failedOps: { node: NodeInfo; op: OpRecord }[];
+  notInstalledOn: Set<string>;
+  /** Rsc-level "fatal" / "hard" bans recorded during unpack, applied before placement. */
+  bans: { nodeId?: string; score: number; why: string }[];
+  /** Where each score change came from, for explanations. */
+  scoreLog: { node: string; delta: number; why: string }[];
+  /** Operation history per node id, in call order. */
+  history: Map<string, OpRecord[]>;
+  /** "nodeId:key" of recurring monitors whose expired failure means they must be started again. */
+  reschedule: Set<string>;
+}
+
+export interface WorkingSet {
+  readonly config: CibConfig;
+  readonly now: number;
+  readonly nodes: NodeInfo[];
+  readonly rscs: Rsc[];
+  readonly groups: GroupRsc[];
+  haveQuorum: boolean;
+  readonly actions: Action[];
+  readonly orderings: Ordering[];
+  nextActionId: number;
+  readonly haveStonithResource: boolean;
+  /** Nodes to fence, in the order they were found unclean. */
+  readonly warnings: string[];
+  readonly onFailCache: Map<string, OnFail>;
+}
+
+export function findAction(rsc: Rsc, key: string, node: NodeInfo | undefined): Action | undefined {
+  return rsc.actions.find((a) => a.key === key && a.node === node);
+}
+
+export function opKey(rscId: string, task: string, intervalMs: number): string {
+  return `${rscId}_${task}_${intervalMs}`;
+}
+
+/** Creates or finds an action, as Pacemaker's custom_action does; new actions take the next id. */
+export function customAction(ws: WorkingSet, rsc: Rsc | undefined, task: string, node: NodeInfo | undefined,
+  optional: boolean, opts: { intervalMs?: number; key?: string; label?: string; pseudo?: boolean; group?: GroupRsc } = {}): Action {
+  const intervalMs = opts.intervalMs ?? 0;
+  const key = opts.key ?? (rsc ? opKey(rsc.id, task, intervalMs) : opts.group ? opKey(opts.group.id, task, 0) : task);
+  if (opts.group) {
+    const existing = opts.group.actions.find((a) => a.key === key);
+    if (existing) {
+      if (!optional) existing.optional = false;
+      return existing;
+    }
+  } else if (rsc) {
+    const existing = findAction(rsc, key, node);
+    if (existing) {
+      if (!optional) existing.optional = false;
+      return existing;
+    }
+  } else {
+    const existing = ws.actions.find((a) => a.rsc === undefined && a.key === key && a.node === node);
+    if (existing) {
+      if (!optional) existing.optional = false;
+      return existing;
+    }
+  }
+  const a: Action = {
+    id: ws.nextActionId++, rsc, group: opts.group, task, key, node, intervalMs, optional, runnable: true, pseudo: opts.pseudo ?? false,
+    label: opts.label ?? (task === 'monitor' && intervalMs > 0 ? `monitor=${intervalMs}` : task),
+    expectedRc: 0,
+  };
+  if (rsc) updateRunnable(ws, a, rsc);
+  ws.actions.push(a);
+  rsc?.actions.push(a);
+  opts.group?.actions.push(a);
+  return a;
+}
+
+function updateRunnable(ws: WorkingSet, a: Action, rsc: Rsc): void {
+  if (a.pseudo) return;
+  if (a.node === undefined) {
+    a.runnable = false;
+    return;
+  }
+  if (!a.node.online) {
+    a.runnable = false;
+    return;
+  }
+  if (a.node.pending) {
+    a.runnable = false;
+    return;
+  }
+  const needsQuorum = (a.task === 'start' || a.task === 'promote') && rsc.requires !== 'nothing';
+  if (!needsQuorum) return;
+  const policy = effectiveNoQuorumPolicy(ws);
+  if (!ws.haveQuorum && policy === 'stop') {
+    a.runnable = false;
+    a.reason = 'no quorum';
+  } else if (!ws.haveQuorum && policy === 'freeze') {
+    const active = rsc.runningOn.some((n) => n.unclean || n.online || !rsc.managed);
+    if (!active || rankRole(rsc.nextRole) > rankRole(rsc.role)) {
+      a.runnable = false;
+      a.reason = 'quorum freeze';
+    }
+  }
+}
+
+function rankRole(r: Role): number {
+  return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
+}
+
+export function order(ws: WorkingSet, first: Action, then: Action, flags: Partial<Omit<Ordering, 'first' | 'then'>> = {}): void {
+  ws.orderings.push({
+    first, then, impliesThen: flags.impliesThen ?? false, impliesFirst: flags.impliesFirst ?? false,
+    runnableLeft: flags.runnableLeft ?? false, restart: flags.restart ?? false, asymmetric: flags.asymmetric ?? false, requiredThenFirst: flags.requiredThenFirst ?? false,
+  });
+}
+
+/** Orders by key: every matching action of the first resource before every matching one of the second. */
+export function orderKeys(ws: WorkingSet, firstRsc: Rsc, firstKey: string, thenRsc: Rsc, thenKey: string,
+  flags: Partial<Omit<Ordering, 'first' | 'then'>> = {}): void {
+  for (const f of firstRsc.actions.filter((a) => a.key === firstKey)) {
+    for (const t of thenRsc.actions.filter((a) => a.key === thenKey)) order(ws, f, t, flags);
+  }
+}
+
+/** no-quorum-policy after Pacemaker's corrections: "suicide" needs fencing and past quorum. */
+export function effectiveNoQuorumPolicy(ws: WorkingSet): string {
+  const p = ws.config.options.noQuorumPolicy;
+  if (p !== 'suicide') return p;
+  if (!ws.config.options.stonithEnabled) return 'stop';
+  return ws.haveQuorum || ws.config.noQuorumPanic ? 'suicide' : 'stop';
+}
