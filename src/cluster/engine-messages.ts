@@ -5,14 +5,22 @@
 import type { NodeId, QuorumStatus } from './types.js';
 import type { AgreedQuorum, QuorumCarry } from './engine-quorum.js';
 
-/** Limits, so one message cannot make a node allocate without bound. */
+/**
+ * Limits, so one message cannot make a node allocate without bound, and every message fits
+ * the transport (60 KiB of JSON per datagram, src/runtime/cluster/transport.ts).
+ */
 export const limits = {
   entriesPerAppendMax: 64,
   requestsPerMessageMax: 64,
+  /** cpg_name: at most 128 bytes; we also refuse control characters. */
   groupNameBytesMax: 128,
-  payloadBytesMax: 65_536,
+  /** A group message payload, measured as the UTF-8 bytes of its JSON string. */
+  payloadBytesMax: 32 * 1024,
   groupsPerNodeMax: 64,
-  groupCountMax: 1024,
+  /** Group names the cluster keeps (with members, or with a message counter). */
+  groupCountMax: 128,
+  /** Appends and requests stop adding entries beyond this estimate of their JSON size. */
+  messageBytesBudget: 40 * 1024,
   /** Incarnations remembered per node for deduplication of group requests. */
   incarnationsMax: 4,
 };
@@ -77,15 +85,16 @@ export interface Snapshot {
   membership: SnapshotMembership | null;
   quorum: AgreedQuorum;
   status: QuorumStatus | null;
-  groups: [string, NodeId[]][];
-  groupSeq: [string, number][];
+  /** Group name, members, messages so far (a group without members keeps its counter). */
+  groups: [string, NodeId[], number][];
   /** Per node: the last applied request seq of its recent incarnations. */
   requests: [NodeId, [number, number][]][];
 }
 
 export type Message =
   | { kind: 'prevote'; term: number; lastIndex: number; lastTerm: number }
-  | { kind: 'prevote-reply'; term: number; granted: boolean }
+  /** term: the proposed term it answers; voterTerm: the voter's own (a stale candidate catches up). */
+  | { kind: 'prevote-reply'; term: number; granted: boolean; voterTerm: number }
   | { kind: 'vote'; term: number; lastIndex: number; lastTerm: number }
   | { kind: 'vote-reply'; term: number; granted: boolean; inc: number }
   | {
@@ -113,6 +122,8 @@ export type Message =
       nonce: number;
       inc: number;
       groups: string[];
+      /** It installed a snapshot inside its current ring and asks to be moved to a new one. */
+      rejoin: boolean;
     }
   | { kind: 'request'; term: number; inc: number; reqs: GroupRequest[] };
 
@@ -217,9 +228,45 @@ function incList(o: Obj, where: string, length: number): number[] {
 }
 
 function groupName(o: Obj, key: string, where: string): string {
-  const g = str(o, key, where, limits.groupNameBytesMax);
-  if (g.length === 0) throw new Bad(`${where}.${key}: expected a non-empty group name`);
-  return g;
+  const problem = groupNameProblem(o[key]);
+  if (problem) throw new Bad(`${where}.${key}: ${problem}`);
+  return o[key] as string;
+}
+
+/** Why this is not a group name, or null. */
+export function groupNameProblem(g: unknown): string | null {
+  if (typeof g !== 'string' || g.length === 0) return `expected a non-empty group name, got ${show(g)}`;
+  if (/[\u0000-\u001f]/.test(g)) return `a group name has no control characters, got ${show(g)}`;
+  if (g.length * 3 > limits.groupNameBytesMax && utf8Length(g) > limits.groupNameBytesMax) {
+    return `a group name has at most ${limits.groupNameBytesMax} bytes, got ${utf8Length(g)}`;
+  }
+  return null;
+}
+
+/** Why this is not a group message payload, or null. */
+export function payloadProblem(p: unknown): string | null {
+  if (typeof p !== 'string') return `expected a string payload, got ${show(p)}`;
+  if (p.length * 6 + 2 <= limits.payloadBytesMax) return null;
+  const bytes = utf8Length(JSON.stringify(p));
+  return bytes > limits.payloadBytesMax ? `a payload has at most ${limits.payloadBytesMax} bytes as JSON, got ${bytes}` : null;
+}
+
+/** An upper estimate of a group request's JSON size (at most 6 bytes per UTF-16 unit: \u0001). */
+export function requestBytes(r: GroupRequest): number {
+  const bound = r.payload.length * 6 + 2;
+  return 160 + 2 * limits.groupNameBytesMax + (bound <= 4096 ? bound : utf8Length(JSON.stringify(r.payload)));
+}
+
+/** An upper estimate of an entry's JSON size, to keep messages under the transport's limit. */
+export function entryBytes(e: Entry): number {
+  switch (e.k) {
+    case 'req':
+      return requestBytes(e);
+    case 'member':
+      return 900 + 40 * e.members.length + e.nodeGroups.reduce((s, g) => s + 40 + g.groups.length * (2 * limits.groupNameBytesMax + 3), 0);
+    case 'quorum':
+      return 700 + 20 * e.quorum.carry.previousMembers.length + 20 * (e.quorum.counted?.length ?? 0);
+  }
 }
 
 function status(v: unknown, where: string): QuorumStatus {
@@ -264,7 +311,9 @@ function groupRequest(v: unknown, where: string): GroupRequest {
   const o = obj(v, where);
   const op = o.op;
   if (op !== 'join' && op !== 'leave' && op !== 'msg') throw new Bad(`${where}.op: expected join, leave or msg, got ${show(op)}`);
-  return { seq: int(o, 'seq', where, 1), op, group: groupName(o, 'group', where), payload: str(o, 'payload', where, limits.payloadBytesMax) };
+  const problem = payloadProblem(o.payload);
+  if (problem) throw new Bad(`${where}.payload: ${problem}`);
+  return { seq: int(o, 'seq', where, 1), op, group: groupName(o, 'group', where), payload: o.payload as string };
 }
 
 function entry(v: unknown, where: string, known: Known): Entry {
@@ -326,11 +375,12 @@ function snapshot(v: unknown, where: string, known: Known): Snapshot {
     };
     membership.incs = incList(m, w, membership.members.length);
   }
-  const groups = pairs(o, 'groups', where, limits.groupCountMax, (p, w) => {
-    const name = groupName(p as unknown as Obj, '0', w);
-    return [name, nodeList(p as unknown as Obj, '1', w, known)] as [string, NodeId[]];
+  const groups = arr(o, 'groups', where, limits.groupCountMax).map((g, i) => {
+    const w = `${where}.groups[${i}]`;
+    if (!Array.isArray(g) || g.length !== 3) throw new Bad(`${w}: expected [name, members, seq], got ${show(g)}`);
+    const t = g as unknown as Obj;
+    return [groupName(t, '0', w), nodeList(t, '1', w, known), int(t, '2', w)] as [string, NodeId[], number];
   });
-  const groupSeq = pairs(o, 'groupSeq', where, limits.groupCountMax * 4, (p, w) => [groupName(p as unknown as Obj, '0', w), int(p as unknown as Obj, '1', w)] as [string, number]);
   const requests = pairs(o, 'requests', where, known.nodes.size, (p, w) => {
     const node = nodeId(p[0], `${w}[0]`, known);
     const incs = pairs(p as unknown as Obj, '1', w, limits.incarnationsMax, (q, w2) => [int(q as unknown as Obj, '0', w2), int(q as unknown as Obj, '1', w2)] as [number, number]);
@@ -343,7 +393,6 @@ function snapshot(v: unknown, where: string, known: Known): Snapshot {
     quorum: agreedQuorum(o.quorum, `${where}.quorum`, known),
     status: o.status === null ? null : status(o.status, `${where}.status`),
     groups,
-    groupSeq,
     requests,
   };
 }
@@ -367,7 +416,7 @@ export function parseMessage(raw: unknown, from: unknown, self: NodeId, known: K
         m = { kind: o.kind, term, lastIndex: int(o, 'lastIndex', where), lastTerm: int(o, 'lastTerm', where) };
         break;
       case 'prevote-reply':
-        m = { kind: o.kind, term, granted: bool(o, 'granted', where) };
+        m = { kind: o.kind, term, granted: bool(o, 'granted', where), voterTerm: int(o, 'voterTerm', where) };
         break;
       case 'vote-reply':
         m = { kind: o.kind, term, granted: bool(o, 'granted', where), inc: int(o, 'inc', where) };
@@ -403,6 +452,7 @@ export function parseMessage(raw: unknown, from: unknown, self: NodeId, known: K
           nonce: int(o, 'nonce', where),
           inc: int(o, 'inc', where),
           groups: arr(o, 'groups', where, limits.groupsPerNodeMax).map((_, i) => groupName(o.groups as Obj, String(i), `${where}.groups`)),
+          rejoin: bool(o, 'rejoin', where),
         };
         break;
       case 'request':

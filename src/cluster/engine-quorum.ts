@@ -2,10 +2,12 @@
 // swapped: which sets of voters may elect a leader, commit an entry or hold a lease
 // (`isQuorateVoters`), and what a membership reports (`membershipQuorum`).
 //
-// The reported status comes from votequorum.ts (quorumStep). The set predicate mirrors
-// votequorum's isQuorateSet (checked against it by test/unit/cluster-quorum.test.ts), with
-// two differences that keep every two quorate sets intersecting, which the engine's
-// safety rests on (two_node excepted, by design):
+// The reported status comes from votequorum.ts (quorumStep). The set predicate follows
+// votequorum's isQuorateSet and is never laxer (test/unit/cluster-quorum.test.ts checks
+// both), with differences that keep every two quorate sets intersecting, which the
+// engine's safety rests on (two_node excepted, by design):
+//  - auto_tie_breaker grants only an exact half of even expected votes: with odd expected
+//    votes the other side of a "half - 1" split may hold a majority;
 //  - auto_tie_breaker with a node list: the tie-breaker is the first listed node of the
 //    previous quorate membership (or the first listed node when none was in it), one node
 //    for everyone, so two halves can never both hold it;
@@ -52,10 +54,20 @@ export class QuorumRule {
     this.warnings = check.warnings;
     for (const n of config.nodes) this.votes.set(n.nodeId, n.votes);
     this.lastManStanding = this.rules.lastManStanding && config.nodes.every((n) => n.votes === 1);
+    this.expectedFloor = config.quorum.expectedVotes === null ? config.nodes.reduce((s, n) => s + n.votes, 0) + this.rules.arbiterVotes : 0;
   }
 
+  /** Without quorum.expected_votes: all configured votes (see initial()). */
+  private readonly expectedFloor: number;
+
+  /**
+   * Expected votes start at the votes of every configured voter, the arbiter included
+   * (unless quorum.expected_votes says otherwise): otherwise, before the first membership
+   * of all voters, two disjoint halves could each hold a majority of a smaller number.
+   */
   initial(): AgreedQuorum {
-    return { carry: initialCarry(this.qconfig), counted: null };
+    const carry = initialCarry(this.qconfig);
+    return { carry: { ...carry, expectedVotes: Math.max(carry.expectedVotes, this.expectedFloor) }, counted: null };
   }
 
   votesOf(id: NodeId): number {
@@ -75,7 +87,9 @@ export class QuorumRule {
     let holdsHighest = false;
     const tieBreakerNode = this.listTieBreaker(carry);
     let holdsListed = false;
+    const seen = new Set<NodeId>();
     for (const id of voters) {
+      seen.add(id);
       if (id === ARBITER_NODE_ID) {
         arbiter = true;
         continue;
@@ -96,8 +110,11 @@ export class QuorumRule {
     const quorum = this.rules.twoNode && count <= 2 ? 1 : Math.max(majorityOf(expected), majorityOf(total));
     if (quorum <= total) return true;
     const atb = this.rules.autoTieBreaker;
-    if (atb === null || total !== Math.floor(expected / 2)) return false;
-    if (carry.previousMembers.length - members >= quorum) return false;
+    // Only an exact half: with odd expected votes the other side may hold a majority.
+    if (atb === null || total * 2 !== expected) return false;
+    let departed = 0;
+    for (const id of carry.previousMembers) if (!seen.has(id)) departed += this.votes.get(id) ?? 0;
+    if (departed >= quorum) return false;
     if (atb === 'lowest') return holdsLowest;
     if (atb === 'highest') return holdsHighest;
     return holdsListed;

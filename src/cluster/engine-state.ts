@@ -18,7 +18,8 @@ export type Change =
   | { k: 'membership'; groups: Map<string, GroupDelta> }
   | { k: 'quorum' }
   | { k: 'group'; group: string; delta: GroupDelta }
-  | { k: 'deliver'; group: string; from: NodeId; payload: string; seq: number }
+  | { k: 'deliver'; group: string; from: NodeId; payload: string; seq: number; inc: number; reqSeq: number }
+  | { k: 'refused'; node: NodeId; group: string; why: string }
   | { k: 'none' };
 
 const insertSorted = (list: NodeId[], id: NodeId): NodeId[] => [...list, id].sort((a, b) => a - b);
@@ -94,7 +95,7 @@ export class AgreedState {
       if (at < 0 || (before !== null && before.members.includes(node) && before.incs[before.members.indexOf(node)] === e.incs[at])) continue;
       for (const g of names) {
         const members = this.groups.get(g) ?? [];
-        if (members.includes(node) || (members.length === 0 && this.groups.size >= limits.groupCountMax)) continue;
+        if (members.includes(node) || !this.roomFor(g)) continue;
         this.setGroup(g, insertSorted(members, node));
         delta(g).joined.push({ node, reason: 'nodeup' });
       }
@@ -120,7 +121,8 @@ export class AgreedState {
     const inGroup = members.includes(e.node);
     switch (e.op) {
       case 'join':
-        if (inGroup || (members.length === 0 && this.groups.size >= limits.groupCountMax)) return { k: 'none' };
+        if (inGroup) return { k: 'none' };
+        if (!this.roomFor(e.group)) return { k: 'refused', node: e.node, group: e.group, why: `the cluster already keeps ${limits.groupCountMax} groups` };
         this.setGroup(e.group, insertSorted(members, e.node));
         return { k: 'group', group: e.group, delta: { joined: [{ node: e.node, reason: 'join' }], left: [] } };
       case 'leave':
@@ -134,14 +136,37 @@ export class AgreedState {
         if (!inGroup) return { k: 'none' };
         const seq = (this.groupSeq.get(e.group) ?? 0) + 1;
         this.groupSeq.set(e.group, seq);
-        return { k: 'deliver', group: e.group, from: e.node, payload: e.payload, seq };
+        return { k: 'deliver', group: e.group, from: e.node, payload: e.payload, seq, inc: e.inc, reqSeq: e.seq };
       }
     }
   }
 
   private setGroup(g: string, members: NodeId[]): void {
-    if (members.length === 0) this.groups.delete(g);
-    else this.groups.set(g, members);
+    if (members.length > 0) this.groups.set(g, members);
+    else this.groups.delete(g);
+  }
+
+  /**
+   * Whether group `g` may have members: it has, or the cluster keeps fewer than
+   * groupCountMax names. An empty group keeps its counter (if it forms again in the same
+   * ring, its seqs go on), until a new name needs the room: then the oldest such counter goes.
+   */
+  private roomFor(g: string): boolean {
+    if (this.groups.has(g) || this.groupSeq.has(g)) return true;
+    if (this.groups.size + this.groupSeq.size - this.countedAndActive() < limits.groupCountMax) return true;
+    for (const name of this.groupSeq.keys()) {
+      if (!this.groups.has(name)) {
+        this.groupSeq.delete(name);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private countedAndActive(): number {
+    let n = 0;
+    for (const name of this.groupSeq.keys()) if (this.groups.has(name)) n++;
+    return n;
   }
 
   snapshot(): Snapshot {
@@ -151,8 +176,7 @@ export class AgreedState {
       membership: this.membership && { ...this.membership, members: [...this.membership.members], incs: [...this.membership.incs] },
       quorum: structuredClone(this.quorum),
       status: this.status && { ...this.status, flags: [...this.status.flags] },
-      groups: [...this.groups].map(([g, m]) => [g, [...m]]),
-      groupSeq: [...this.groupSeq],
+      groups: [...new Set([...this.groups.keys(), ...this.groupSeq.keys()])].map((g) => [g, [...(this.groups.get(g) ?? [])], this.groupSeq.get(g) ?? 0]),
       requests: [...this.requests].map(([n, l]) => [n, l.map(([i, s]) => [i, s] as [number, number])]),
     };
   }
@@ -163,8 +187,10 @@ export class AgreedState {
     a.term = s.lastTerm;
     a.membership = s.membership && { ...s.membership, members: [...s.membership.members], incs: [...s.membership.incs] };
     a.status = s.status && { ...s.status, flags: [...s.status.flags] };
-    for (const [g, m] of s.groups) if (m.length > 0) a.groups.set(g, [...m]);
-    for (const [g, n] of s.groupSeq) a.groupSeq.set(g, n);
+    for (const [g, m, n] of s.groups) {
+      if (m.length > 0) a.groups.set(g, [...m]);
+      if (n > 0) a.groupSeq.set(g, n);
+    }
     for (const [n, l] of s.requests) a.requests.set(n, l.map(([i, q]) => [i, q]));
     return a;
   }

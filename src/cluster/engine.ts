@@ -15,7 +15,7 @@
 
 import type { Engine, EngineEffect, EngineEvent, EngineMessage, EngineOptions, EngineView, GroupChangeReason, PersistentState } from './engine-api.js';
 import { RaftLog } from './engine-log.js';
-import { limits, parseMessage, type Entry, type GroupRequest, type Known, type MemberEntry, type Message, type Snapshot } from './engine-messages.js';
+import { entryBytes, requestBytes, groupNameProblem, limits, parseMessage, payloadProblem, type Entry, type GroupRequest, type Known, type MemberEntry, type Message, type Snapshot } from './engine-messages.js';
 import { QuorumRule, type AgreedQuorum } from './engine-quorum.js';
 import { AgreedState, type Change, type GroupDelta } from './engine-state.js';
 import { ARBITER_NODE_ID, type ClusterConfig, type Membership, type NodeId, type QuorumStatus } from './types.js';
@@ -73,6 +73,10 @@ interface Peer {
   sentCommit: number;
   /** Where its last refusal told us to resume (0: none). */
   floor: number;
+  /** It got a snapshot while a member: it leaves the membership once and rejoins, so its gap falls between rings. */
+  rejoin: boolean;
+  /** The latest round it answered. */
+  lastRound: number;
 }
 
 interface ConfigScan {
@@ -89,6 +93,16 @@ export function createEngine(opts: EngineOptions): Engine {
   return new ClusterEngine(opts);
 }
 
+/** The longest prefix (at least one item) whose estimated JSON size stays within the message budget. */
+function budgeted<T>(items: T[], bytes: (item: T) => number): T[] {
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    total += bytes(items[i]!);
+    if (total > limits.messageBytesBudget && i > 0) return items.slice(0, i);
+  }
+  return items;
+}
+
 const sameList = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 const ringKey = (rep: NodeId, seq: number): string => `${rep}.${seq}`;
 
@@ -102,7 +116,6 @@ class ClusterEngine implements Engine {
   private readonly dataNodes: NodeId[];
   private readonly isArbiter: boolean;
   private readonly t: EngineTimings;
-  private readonly persistedAtStart: boolean;
 
   // Persistent
   private term = 0;
@@ -152,6 +165,12 @@ class ClusterEngine implements Engine {
 
   // What the application was told
   private emittedRing: string | null = null;
+  /** Sequence of the emitted ring id; rings below it are history this node already told. */
+  private emittedRingSeq = 0;
+  /** Per group, the last seq delivered in the emitted ring. */
+  private readonly ringDelivered = new Map<string, number>();
+  /** A ring in which this node missed messages (it installed a snapshot while a member): it delivers no more in it. */
+  private brokenRing: string | null = null;
   private emittedMembers: NodeId[] = [];
   private emittedIncs: number[] = [];
   private readonly emittedGroups = new Map<string, NodeId[]>();
@@ -182,7 +201,6 @@ class ClusterEngine implements Engine {
       this.term = opts.persisted.term;
       this.votedFor = opts.persisted.votedFor;
     }
-    this.persistedAtStart = opts.persisted !== null;
     this.inc = Math.floor(this.random() * 2 ** 40);
     this.baseStatus = { ...this.rule.membershipQuorum(this.isArbiter ? [] : [this.self], false, this.rule.initial()).status, quorate: false };
     this.baseStatus.flags = this.baseStatus.flags.filter((f) => f !== 'Quorate');
@@ -252,10 +270,11 @@ class ClusterEngine implements Engine {
 
   private start(): void {
     this.started = true;
-    // A node that may have voted or acknowledged before (it has persisted state, or it is
-    // the diskless arbiter) grants nothing for one maximum election timeout: whatever
-    // leader it supported holds a lease that must run out first.
-    this.listenUntil = this.persistedAtStart || this.isArbiter ? this.now + this.t.electionMaxMs : this.now;
+    // A node that may have voted or acknowledged before it (re)started grants nothing for
+    // one maximum election timeout: whatever leader it supported holds a lease that must
+    // run out first. Every start counts: the arbiter is diskless, and a data node whose
+    // state file was lost cannot tell a first start from a restart either.
+    this.listenUntil = this.now + this.t.electionMaxMs;
     this.electionDeadline = this.listenUntil + this.electionTimeout();
   }
 
@@ -287,6 +306,12 @@ class ClusterEngine implements Engine {
   private afterStep(): void {
     if (this.role === 'leader' && this.needBroadcast) this.broadcast(false);
     this.needBroadcast = false;
+    // Most steps change neither the agreed status nor the quorate flag: compare cheaply first.
+    const base = this.state.status ?? this.baseStatus;
+    const quorate = this.quorateAt(this.now);
+    if (base === this.lastQuorumBase && quorate === this.lastQuorate) return;
+    this.lastQuorumBase = base;
+    this.lastQuorate = quorate;
     const status = this.statusAt(this.now);
     const key = `${status.quorate}|${status.quorum}|${status.expectedVotes}|${status.highestExpected}|${status.totalVotes}|${status.flags.join(',')}`;
     if (key !== this.lastQuorumKey) {
@@ -294,6 +319,9 @@ class ClusterEngine implements Engine {
       this.out.push({ type: 'quorum', status });
     }
   }
+
+  private lastQuorumBase: QuorumStatus | null = null;
+  private lastQuorate = false;
 
   // ------------------------------------------------------------------ quorum
 
@@ -352,7 +380,23 @@ class ClusterEngine implements Engine {
 
   private leaseEnd(): number {
     if (this.isArbiter) return NEVER;
-    return this.role === 'leader' ? this.leaseUntil : this.followerLeaseUntil;
+    return this.role === 'leader' ? Math.min(this.leaseUntil, this.membersFreshUntil()) : this.followerLeaseUntil;
+  }
+
+  /**
+   * two_node: a leader is quorate alone, so its lease says nothing about its peer. It
+   * reports quorum with a membership only while every member acknowledged within the
+   * lease: a peer that elects itself after a token of silence then never overlaps it.
+   */
+  private membersFreshUntil(): number {
+    const m = this.state.membership;
+    if (!this.rule.rules.twoNode || !m) return Infinity;
+    let until = Infinity;
+    for (const n of m.members) {
+      if (n === this.self) continue;
+      until = Math.min(until, (this.peers.get(n)?.ackedSentAt ?? NEVER) + this.t.leaseMs);
+    }
+    return until;
   }
 
   private quorateAt(now: number): boolean {
@@ -360,7 +404,7 @@ class ClusterEngine implements Engine {
     const s = this.state.status;
     const m = this.state.membership;
     if (!s || !s.quorate || !m || !this.state.isMember(this.self, this.inc) || m.term !== this.term) return false;
-    if (this.role === 'leader') return now < this.leaseUntil && this.commit >= this.firstIndexOfTerm && m.rep === this.self;
+    if (this.role === 'leader') return now < this.leaseEnd() && this.commit >= this.firstIndexOfTerm && m.rep === this.self;
     return this.leader !== null && m.rep === this.leader && now < this.followerLeaseUntil;
   }
 
@@ -461,7 +505,10 @@ class ClusterEngine implements Engine {
         groups: [],
         acked: false,
         sentCommit: 0,
-        floor: 0,
+        // Until it answers, assume it holds what we hold (Raft's nextIndex = last + 1).
+        floor: this.log.lastIndex + 1,
+        rejoin: false,
+        lastRound: 0,
       });
     }
     this.memberEntriesThisTerm = 0;
@@ -516,11 +563,12 @@ class ClusterEngine implements Engine {
       if (p.needSnapshot || p.next < this.log.start) {
         const snap = this.state.snapshot();
         this.send(v, { kind: 'snapshot', term: this.term, snap, round: r, echo: p.nonce, leaseMs });
+        if (this.inMembership(this.latestMembership(), v, p.inc)) p.rejoin = true;
         p.needSnapshot = false;
         p.next = snap.lastIndex + 1;
         continue;
       }
-      const entries = this.log.slice(p.next, limits.entriesPerAppendMax);
+      const entries = budgeted(this.log.slice(p.next, limits.entriesPerAppendMax), entryBytes);
       if (!heartbeat && entries.length === 0 && p.sentCommit >= this.commit) continue;
       const prevIndex = p.next - 1;
       this.send(v, { kind: 'append', term: this.term, prevIndex, prevTerm: this.log.termAt(prevIndex)!, entries, commit: this.commit, round: r, echo: p.nonce, leaseMs });
@@ -575,10 +623,16 @@ class ClusterEngine implements Engine {
 
   private onPreVote(from: NodeId, m: Extract<Message, { kind: 'prevote' }>): void {
     const granted = !this.sticky() && m.term > this.term && this.upToDate(m.lastTerm, m.lastIndex);
-    this.send(from, { kind: 'prevote-reply', term: m.term, granted });
+    this.send(from, { kind: 'prevote-reply', term: m.term, granted, voterTerm: this.term });
   }
 
   private onPreVoteReply(from: NodeId, m: Extract<Message, { kind: 'prevote-reply' }>): void {
+    // A voter with a higher term but an older log refuses us, and we refuse it: without
+    // catching up on its term, neither could ever win.
+    if (this.role === 'precandidate' && m.voterTerm > this.term) {
+      this.becomeFollower(m.voterTerm, null);
+      return;
+    }
     if (this.role !== 'precandidate' || m.term !== this.preTerm || !m.granted) return;
     this.grants.add(from);
     if (this.quorate(this.grants)) this.startElection();
@@ -637,7 +691,8 @@ class ClusterEngine implements Engine {
     const nonce = Math.floor(this.random() * 2 ** 48);
     this.nonces.set(nonce, this.now);
     if (this.nonces.size > NONCES_MAX) this.nonces.delete(this.nonces.keys().next().value as number);
-    this.send(to, { kind: 'append-reply', term: this.term, ok, match, needSnapshot, round, nonce, inc: this.inc, groups: [...this.localGroups] });
+    const rejoin = this.brokenRing !== null && this.brokenRing === this.emittedRing;
+    this.send(to, { kind: 'append-reply', term: this.term, ok, match, needSnapshot, round, nonce, inc: this.inc, groups: [...this.localGroups], rejoin });
   }
 
   private onAppend(from: NodeId, m: Extract<Message, { kind: 'append' }>): void {
@@ -744,11 +799,17 @@ class ClusterEngine implements Engine {
 
   private install(s: Snapshot): void {
     this.awaitingSnapshot = false;
+    if (s.membership && ringKey(s.membership.rep, s.membership.ringSeq) === this.emittedRing && this.state.isMember(this.self, this.inc)) {
+      // It may skip messages of the ring we are in; the leader moves us to a new ring.
+      this.brokenRing = this.emittedRing;
+    }
     this.state = AgreedState.fromSnapshot(s);
     this.log.reset(s.lastIndex, s.lastTerm);
     this.commit = s.lastIndex;
-    this.syncMembership('snapshot installed');
-    this.syncGroups(null, true);
+    if (!this.replaying()) {
+      this.syncMembership('snapshot installed');
+      this.syncGroups(null, true);
+    }
     this.prunePending();
   }
 
@@ -760,17 +821,22 @@ class ClusterEngine implements Engine {
     if (this.role !== 'leader' || m.term !== this.term) return;
     const p = this.peers.get(from);
     if (!p) return;
-    p.lastAckAt = this.now;
-    const sentAt = this.rounds.get(m.round);
-    if (sentAt !== undefined) p.ackedSentAt = Math.max(p.ackedSentAt, sentAt);
-    p.nonce = m.nonce;
     if (p.inc !== m.inc) {
+      // A late answer of a dead incarnation replies to an older round than the live one
+      // already answered: ignore it.
+      if (m.round <= p.lastRound) return;
       // A restarted node: what it held before is gone.
       p.inc = m.inc;
       p.match = 0;
     }
+    p.lastRound = Math.max(p.lastRound, m.round);
+    p.lastAckAt = this.now;
+    const sentAt = this.rounds.get(m.round);
+    if (sentAt !== undefined) p.ackedSentAt = Math.max(p.ackedSentAt, sentAt);
+    p.nonce = m.nonce;
     p.groups = m.groups;
     p.acked = true;
+    if (m.rejoin && this.inMembership(this.latestMembership(), from, m.inc)) p.rejoin = true;
     if (m.ok) {
       if (m.match > this.log.lastIndex) {
         this.warn(`node ${from} acknowledged index ${m.match} beyond the leader's last ${this.log.lastIndex}; ignored`);
@@ -849,7 +915,7 @@ class ClusterEngine implements Engine {
     const horizon = this.now - this.t.tokenMs;
     const alive = [this.self];
     for (const [v, p] of this.peers) {
-      if (v === ARBITER_NODE_ID || p.lastAckAt < horizon || p.inc < 0) continue;
+      if (v === ARBITER_NODE_ID || p.lastAckAt < horizon || p.inc < 0 || p.rejoin) continue;
       // A node outside the membership joins once it has acknowledged (so its groups are known).
       if (!p.acked && !this.inMembership(latest, v, p.inc)) continue;
       alive.push(v);
@@ -860,6 +926,7 @@ class ClusterEngine implements Engine {
     const arbiterAlive = arb !== undefined && arb.lastAckAt >= horizon;
     if (sameList(alive, latest.members) && sameList(incs, latest.incs) && arbiterAlive === latest.arbiter) return;
     this.appendMembership(alive, arbiterAlive);
+    for (const p of this.peers.values()) p.rejoin = false;
   }
 
   private incOf(node: NodeId): number {
@@ -978,15 +1045,15 @@ class ClusterEngine implements Engine {
 
   // ------------------------------------------------------------------ local group calls
 
-  private groupCall(op: GroupRequest['op'], group: unknown, payload: unknown): void {
+  private groupCall(op: GroupRequest['op'], groupArg: unknown, payloadArg: unknown): void {
     const call = op === 'msg' ? 'group-send' : `group-${op}`;
     if (this.isArbiter) return this.error(`${call}: the arbiter has no process groups`);
-    if (typeof group !== 'string' || group.length === 0 || new TextEncoder().encode(group).length > limits.groupNameBytesMax) {
-      return this.error(`${call}: group name must be 1..${limits.groupNameBytesMax} bytes, got ${JSON.stringify(group)?.slice(0, 60)}`);
-    }
-    if (typeof payload !== 'string' || (payload.length * 3 > limits.payloadBytesMax && new TextEncoder().encode(payload).length > limits.payloadBytesMax)) {
-      return this.error(`${call} ${group}: payload must be a string of at most ${limits.payloadBytesMax} bytes`);
-    }
+    const nameProblem = groupNameProblem(groupArg);
+    if (nameProblem) return this.error(`${call}: ${nameProblem}`);
+    const group = groupArg as string;
+    const payloadTrouble = payloadProblem(payloadArg);
+    if (payloadTrouble) return this.error(`${call} ${group}: ${payloadTrouble}`);
+    const payload = payloadArg as string;
     if (op === 'join') {
       if (this.localGroups.has(group)) return this.error(`group-join ${group}: already joined (CS_ERR_EXIST)`);
       if (this.localGroups.size >= limits.groupsPerNodeMax) return this.error(`group-join ${group}: this node is already in ${limits.groupsPerNodeMax} groups`);
@@ -1005,7 +1072,8 @@ class ClusterEngine implements Engine {
   private sendPending(): void {
     this.nextResend = this.now + this.t.heartbeatMs;
     if (this.leader === null || this.leader === this.self) return;
-    this.send(this.leader, { kind: 'request', term: this.term, inc: this.inc, reqs: this.pending.slice(0, limits.requestsPerMessageMax) });
+    const reqs = budgeted(this.pending.slice(0, limits.requestsPerMessageMax), requestBytes);
+    this.send(this.leader, { kind: 'request', term: this.term, inc: this.inc, reqs });
   }
 
   private prunePending(): void {
@@ -1028,27 +1096,60 @@ class ClusterEngine implements Engine {
     this.prunePending();
   }
 
+  /**
+   * After a snapshot from a leader that lost commits (volatile logs), a node can re-apply
+   * history it already told its application: rings older than the last it announced are
+   * applied silently, and in that ring only messages past the last delivered seq count.
+   */
+  private replaying(): boolean {
+    const m = this.state.membership;
+    return m !== null && m.ringSeq < this.emittedRingSeq;
+  }
+
   private effectsOf(change: Change, prev: AgreedState['membership']): void {
+    if (this.replaying()) return;
     switch (change.k) {
       case 'membership': {
         const m = this.state.membership!;
         const reason = !prev || prev.term !== m.term || prev.rep !== m.rep ? 'leader elected' : 'membership changed';
         this.syncMembership(reason);
-        this.syncGroups(change.groups, !(prev !== null && this.inMembership(prev, this.self, this.inc)));
+        this.syncGroups(change.groups, true);
         return;
       }
       case 'group':
         this.syncGroups(new Map([[change.group, change.delta]]), false);
         return;
+      case 'refused':
+        if (change.node === this.self) this.error(`group-join ${change.group}: refused, ${change.why} (CS_ERR_NO_RESOURCES)`);
+        return;
       case 'deliver': {
         const m = this.state.membership!;
         if (!this.state.isMember(this.self, this.inc) || !this.state.groups.get(change.group)?.includes(this.self)) return;
+        if (ringKey(m.rep, m.ringSeq) !== this.emittedRing || this.emittedRing === this.brokenRing) return;
+        if (change.seq <= (this.ringDelivered.get(change.group) ?? 0)) return;
+        this.ringDelivered.set(change.group, change.seq);
+        // A history that lost commits (volatile logs) may commit a resent message again:
+        // this node delivers each message of a sender incarnation once.
+        if (!this.firstDelivery(change.from, change.inc, change.reqSeq)) return;
         this.out.push({ type: 'deliver', group: change.group, from: change.from, payload: change.payload, seq: change.seq, ringId: { rep: m.rep, seq: m.ringSeq } });
         return;
       }
       default:
         return;
     }
+  }
+
+  private readonly deliveredReqs = new Map<NodeId, [number, number][]>();
+
+  private firstDelivery(node: NodeId, inc: number, seq: number): boolean {
+    let list = this.deliveredReqs.get(node);
+    if (!list) this.deliveredReqs.set(node, (list = []));
+    const at = list.findIndex(([i]) => i === inc);
+    if (at >= 0 && list[at]![1] >= seq) return false;
+    if (at >= 0) list.splice(at, 1);
+    list.push([inc, seq]);
+    if (list.length > limits.incarnationsMax) list.shift();
+    return true;
   }
 
   /** Tell the application about the agreed membership if it concerns this node. */
@@ -1067,6 +1168,8 @@ class ClusterEngine implements Engine {
     const membership: Membership = { ringId: { rep: m.rep, seq: m.ringSeq }, members: [...m.members], arbiterPresent: m.arbiter };
     this.out.push({ type: 'membership', membership, joined, left, reason: selfIn ? reason : 'this node left the membership' });
     this.emittedRing = key;
+    this.emittedRingSeq = m.ringSeq;
+    this.ringDelivered.clear();
     this.emittedMembers = selfIn ? [...m.members] : m.members.filter((n) => n !== this.self);
     this.emittedIncs = selfIn ? [...m.incs] : m.incs.filter((_, i) => m.members[i] !== this.self);
   }
