@@ -23,6 +23,7 @@ import type { Engine, EngineEffect, EngineEvent, PersistentState } from '../clus
 import type { AutoTieBreakerNode, ClusterConfig, NodeId } from '../cluster/types.js';
 import { quorumConfigOf, quorumRules } from '../cluster/votequorum.js';
 import { Prng } from './prng.js';
+import { EventQueue } from './event-queue.js';
 
 export interface ClusterSimOptions {
   seed: number;
@@ -64,60 +65,6 @@ export interface ClusterSimResult {
   tokenMs: number;
   config: string;
   log: string[];
-}
-
-// ------------------------------------------------------------------ event queue
-
-interface Pending {
-  at: number;
-  seq: number;
-  run: () => void;
-}
-
-const less = (a: Pending, b: Pending): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
-
-/** Binary heap ordered by (time, insertion): same seed, same order. */
-class EventQueue {
-  private heap: Pending[] = [];
-  private seq = 0;
-
-  push(at: number, run: () => void): void {
-    const h = this.heap;
-    h.push({ at, seq: this.seq++, run });
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!less(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  pop(): Pending | undefined {
-    const h = this.heap;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-
-  get size(): number {
-    return this.heap.length;
-  }
 }
 
 // ------------------------------------------------------------------ the simulation

@@ -23,6 +23,7 @@ import { StateChangeResult as SS } from '../volume/state-results.js';
 import { replayActivityLog } from '../volume/activity-log.js';
 import { decodeMessageCopy } from './message-copy.js';
 import { crc32c } from '../volume/metadata-crc32c.js';
+import { EventQueue } from './event-queue.js';
 
 const BLOCK = 4096;
 const AL_BYTES = 32 * 1024;
@@ -67,62 +68,6 @@ export interface SimResult {
   log: string[];
 }
 
-interface Pending {
-  at: number;
-  seq: number;
-  run: () => void;
-}
-
-/** Binary heap ordered by (at, seq): same seed, same order. */
-class EventQueue {
-  private heap: Pending[] = [];
-  private seq = 0;
-
-  push(at: number, run: () => void): void {
-    const item = { at, seq: this.seq++, run };
-    const h = this.heap;
-    h.push(item);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!less(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  peek(): Pending | undefined {
-    return this.heap[0];
-  }
-
-  pop(): Pending | undefined {
-    const h = this.heap;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-
-  get size(): number {
-    return this.heap.length;
-  }
-}
-
-const less = (a: Pending, b: Pending): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
 
 interface SimNode {
   name: string;
