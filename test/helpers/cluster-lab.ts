@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { callControl, type ControlReply } from '../../src/runtime/control-socket.js';
 import { controlSocketPath } from '../../src/runtime/state-dir.js';
+import type { QuorumJson } from '../../src/cluster/quorum-format.js';
 import { cliMain, isRoot, tempDir } from './node-daemon.js';
 
 export interface LabOptions {
@@ -250,14 +251,7 @@ export class ClusterLab {
   }
 }
 
-export interface QuorumJson {
-  quorate: boolean;
-  'ring-id': string | null;
-  members: string[];
-  'expected-votes': number;
-  'total-votes': number;
-  quorum: number;
-}
+export type { QuorumJson };
 
 export interface MembersJson {
   'ring-id': string | null;
