@@ -8,6 +8,7 @@ import { formatScore } from './score.js';
 import type { NodeStateRecord, OpRecord } from './status/model.js';
 import { parseStatus } from './status/parse-status.js';
 import { unpack } from './status/unpack.js';
+import { clearOrphanFailCounts, handleConfigChanges } from './transition/config-changes.js';
 import { createGroupActions, createOrderings, createResourceActions, propagate, scheduleProbes, scheduleShutdowns } from './transition/actions.js';
 import { buildGraph, executionOrder } from './transition/graph.js';
 import { scheduleFencing } from './transition/fencing.js';
@@ -33,6 +34,7 @@ export interface ScheduleResult {
 export function schedule(config: ReturnType<typeof parseCib>['config'], states: NodeStateRecord[], now: number): ScheduleResult {
   const ws = unpack(config, states, { now });
   applyNodeCriteria(ws);
+  handleConfigChanges(ws);
   const colocations = resolveColocations(ws);
   const assigner = new Assigner(ws, colocations);
   const scores: string[] = [];
@@ -45,6 +47,7 @@ export function schedule(config: ReturnType<typeof parseCib>['config'], states: 
     }
   }
   scheduleProbes(ws);
+  clearOrphanFailCounts(ws);
   for (const r of ws.rscs) {
     createResourceActions(ws, r);
     const g = r.group;
@@ -88,7 +91,8 @@ function inject(states: NodeStateRecord[], executed: Action[]): NodeStateRecord[
       h = { rscId: a.rsc.id, class: a.rsc.def.class, provider: a.rsc.def.provider, type: a.rsc.def.type, ops: [] };
       st.history.push(h);
     }
-    const rc = a.task === 'monitor' && a.intervalMs === 0 ? a.expectedRc : 0;
+    // Probes and stopped-role monitors report what they expect ("not running" for example).
+    const rc = a.task === 'monitor' ? a.expectedRc : 0;
     // The injected result replaces a pending record of the same operation.
     h.ops = h.ops.filter((o) => !(o.callId < 0 && o.task === a.task && o.intervalMs === a.intervalMs));
     const op: OpRecord = { id: `${a.key}`, task: a.task, intervalMs: a.intervalMs, callId: ++callId, rc, opStatus: 0, expectedRc: rc };

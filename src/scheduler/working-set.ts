@@ -21,7 +21,8 @@ export interface Action {
   readonly group?: GroupRsc;
   readonly task: string;
   readonly key: string;
-  readonly node?: NodeInfo;
+  /** Unset only for a start forced before placement; bound to a node when the start is created there. */
+  node?: NodeInfo;
   readonly intervalMs: number;
   optional: boolean;
   runnable: boolean;
@@ -95,6 +96,10 @@ export interface Rsc {
   history: Map<string, OpRecord[]>;
   /** "nodeId:key" of recurring monitors whose expired failure means they must be started again. */
   reschedule: Set<string>;
+  /** meta maintenance=true: unmanaged, recurring monitors cancelled. */
+  maintenance?: boolean;
+  /** The agent (class:provider:type) each node's history was recorded with. */
+  historyAgent?: Map<string, string>;
 }
 
 export interface WorkingSet {
@@ -137,6 +142,15 @@ export function customAction(ws: WorkingSet, rsc: Rsc | undefined, task: string,
     if (existing) {
       if (!optional) existing.optional = false;
       return existing;
+    }
+    // As Pacemaker's find_actions: an action made without a node takes the first node asked for.
+    const unbound = node ? rsc.actions.find((a) => a.key === key && a.node === undefined) : undefined;
+    if (unbound) {
+      unbound.node = node;
+      unbound.runnable = true;
+      updateRunnable(ws, unbound, rsc);
+      if (!optional) unbound.optional = false;
+      return unbound;
     }
   } else {
     const existing = ws.actions.find((a) => a.rsc === undefined && a.key === key && a.node === node);

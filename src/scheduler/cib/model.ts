@@ -53,6 +53,8 @@ export interface OpDef {
   readonly onFail?: string;
   readonly enabled: boolean;
   readonly meta: Readonly<Record<string, string>>;
+  /** The op's own instance attributes, passed to the agent with the resource's. */
+  readonly params?: Readonly<Record<string, string>>;
 }
 
 interface ResourceBase {

@@ -109,6 +109,7 @@ function parseOps(el: XmlElement, idx: IdIndex): OpDef[] {
       onFail: o.attrs['on-fail'] ?? meta['on-fail'],
       enabled: enabled === undefined ? true : isTrue(enabled),
       meta: { ...meta, ...Object.fromEntries(Object.entries(o.attrs).filter(([k]) => k !== 'id')) },
+      params: flattenSets(nvSets(o, 'instance_attributes', idx), {}),
     };
   });
 }

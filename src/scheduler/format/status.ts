@@ -42,14 +42,15 @@ export function resourceLine(r: Rsc, indent = '    '): string {
   else if (r.failed && !r.failureIgnored) state = 'FAILED';
   else if (r.startPending && r.pendingTask === 'start' && r.runningOn.length === 1) state = 'Starting';
   else state = r.role === 'Unknown' ? 'Started' : r.role;
+  // One parenthesis, in crm_mon's order: UNCLEAN, disabled, blocked or unmanaged, failure ignored.
   const flags: string[] = [];
-  if (r.runningOn.length === 1 && r.runningOn[0]!.unclean && !r.runningOn[0]!.online) flags.push('(UNCLEAN)');
-  if (r.blocked && r.runningOn.length > 0) flags.push('(blocked)');
-  else if (!r.managed) flags.push('(unmanaged)');
-  if (r.targetRole === 'Stopped') flags.push('(disabled)');
-  if (r.failureIgnored) flags.push('(failure ignored)');
-  if (r.runningOn.length === 0 && r.notInstalledOn.size > 0) flags.push('(not installed)');
-  const f = flags.length ? ' ' + flags.join(' ') : '';
+  if (r.runningOn.length === 1 && r.runningOn[0]!.unclean && !r.runningOn[0]!.online) flags.push('UNCLEAN');
+  if (r.targetRole === 'Stopped') flags.push('disabled');
+  if (r.blocked && r.runningOn.length > 0) flags.push('blocked');
+  else if (!r.managed) flags.push('unmanaged');
+  if (r.failureIgnored) flags.push('failure ignored');
+  let f = flags.length ? ` (${flags.join(', ')})` : '';
+  if (r.runningOn.length === 0 && r.notInstalledOn.size > 0) f += ' (not installed)';
   if (r.orphan) state = `ORPHANED ${state}`;
   if (r.runningOn.length > 1) return `    * ${r.id}\t(${agent(r)}):\t ${state}${f} [ ${r.runningOn.map((n) => n.uname).join(' ')} ]`;
   const where = r.runningOn.length === 1 ? ` ${r.runningOn[0]!.uname}` : '';
@@ -60,9 +61,24 @@ export function resourceLine(r: Rsc, indent = '    '): string {
 export function formatBlockedHeader(ws: WorkingSet): string[] {
   const shown = ws.rscs.filter((r) => !(r.orphan && r.runningOn.length === 0));
   const disabled = shown.filter((r) => r.targetRole === 'Stopped').length;
-  const blocked = shown.filter((r) => r.blocked || (!r.managed && r.failed)).length;
+  const blocked = shown.filter((r) => r.blocked).length;
   if (disabled === 0 && blocked === 0) return [];
   return [`${disabled} of ${shown.length} resource instances DISABLED and ${blocked} BLOCKED from further action due to failure`, ''];
+}
+
+/** The group's own flags, from its meta attributes: " (unmanaged, disabled)". */
+function groupFlags(ws: WorkingSet, id: string): string {
+  const def = ws.config.resources.find((d) => d.id === id);
+  if (!def) return '';
+  const meta = def.meta;
+  const truthy = (v: string | undefined): boolean => v !== undefined && /^(true|yes|on|y|1)$/i.test(v);
+  const managedDefault = ws.config.options.raw['is-managed-default'];
+  const managed = (meta['is-managed'] === undefined ? managedDefault === undefined || truthy(managedDefault) : truthy(meta['is-managed'])) &&
+    !ws.config.options.maintenanceMode && !truthy(meta['maintenance']);
+  const flags: string[] = [];
+  if (!managed) flags.push('unmanaged');
+  if (meta['target-role'] !== undefined && meta['target-role'].toLowerCase() === 'stopped') flags.push('disabled');
+  return flags.length ? ` (${flags.join(', ')})` : '';
 }
 
 export function formatStatus(ws: WorkingSet): string[] {
@@ -73,7 +89,7 @@ export function formatStatus(ws: WorkingSet): string[] {
   if (shown.length === 0) lines.push('    * No resources');
   for (const r of shown) {
     if (r.group) {
-      if (r.group.children[0] === r) lines.push(`    * Resource Group: ${r.group.id}:`);
+      if (r.group.children[0] === r) lines.push(`    * Resource Group: ${r.group.id}${groupFlags(ws, r.group.id)}:`);
       lines.push(resourceLine(r, '      '));
     } else {
       lines.push(resourceLine(r));

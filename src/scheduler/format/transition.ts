@@ -45,6 +45,8 @@ export function summarizeResource(rsc: Rsc): string[] {
   const out: string[] = [];
   if (rsc.role === rsc.nextRole) {
     if (!next) return [];
+    const reload = find(rsc, 'reload-agent', next);
+    if ((!start || start.optional) && reload && !reload.optional && reload.runnable) return [item('Reload', rsc, current, next, reload)];
     if (!start || start.optional) return [];
     if (!start.runnable) {
       out.push(item('Stop', rsc, current, undefined, stop ?? start, stop?.reason ? stop : start));
@@ -52,7 +54,7 @@ export function summarizeResource(rsc: Rsc): string[] {
       out.push(item(rsc.failed ? 'Recover' : 'Move', rsc, current, next, stop ?? start));
     } else if (rsc.failed) {
       out.push(item('Recover', rsc, current, undefined, stop ?? start));
-    } else if (!(rsc.startPending && current === next)) {
+    } else if (!(rsc.startPending && current === next && (!stop || stop.optional))) {
       out.push(item('Restart', rsc, current, next, start));
     }
     return out;

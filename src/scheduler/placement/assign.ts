@@ -1,4 +1,5 @@
 // Node scores and assignment of primitives (Pacemaker's pcmk__primitive_assign).
+import { failCountBeingCleared } from '../digest/rsc-digest.js';
 import { INFINITY, addScores, formatScore } from '../score.js';
 import type { NodeInfo } from '../status/model.js';
 import { failCount } from '../status/unpack.js';
@@ -107,7 +108,7 @@ export function applyNodeCriteria(ws: WorkingSet): void {
   }
   for (const node of ws.nodes) {
     for (const rsc of ws.rscs) {
-      if (rsc.migrationThreshold === 0 || rsc.failureIgnored) continue;
+      if (rsc.migrationThreshold === 0 || rsc.failureIgnored || failCountBeingCleared(rsc, node)) continue;
       const fc = failCount(ws, rsc, node, true);
       if (fc <= 0) continue;
       if (rsc.migrationThreshold - fc <= 0) addLocation(ws, rsc, node, -INFINITY, `fail count ${fc} reached migration-threshold ${rsc.migrationThreshold}`);

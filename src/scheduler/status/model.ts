@@ -13,6 +13,15 @@ export interface OpRecord {
   readonly lastRcChange?: number;
   readonly exitReason?: string;
   readonly opDigest?: string;
+  /** Digest of the parameters that cannot be reloaded (agents that support reload). */
+  readonly restartDigest?: string;
+  /** Space-delimited names of the parameters a reload cannot apply, e.g. " ip port ". */
+  readonly forceRestart?: string;
+  /** Digest without the secret parameters, and their names (" passwd "). */
+  readonly secureDigest?: string;
+  readonly secureParams?: string;
+  /** The crm_feature_set the entry was recorded with. */
+  readonly featureSet?: string;
 }
 
 export interface ResourceHistory {

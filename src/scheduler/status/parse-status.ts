@@ -34,7 +34,17 @@ export function parseOp(el: XmlElement): OpRecord {
     lastRcChange: el.attrs['last-rc-change'] !== undefined ? int(el.attrs['last-rc-change'], 0) : (el.attrs['last-run'] !== undefined ? int(el.attrs['last-run'], 0) : undefined),
     exitReason: el.attrs['exit-reason'],
     opDigest: el.attrs['op-digest'],
+    restartDigest: el.attrs['op-restart-digest'],
+    // Name lists are matched as " name "; the XML reader trims the outer spaces.
+    forceRestart: spaced(el.attrs['op-force-restart']),
+    secureDigest: el.attrs['op-secure-digest'],
+    secureParams: spaced(el.attrs['op-secure-params']),
+    featureSet: el.attrs['crm_feature_set'],
   };
+}
+
+function spaced(list: string | undefined): string | undefined {
+  return list === undefined ? undefined : ` ${list} `;
 }
 
 export function parseStatus(root: XmlElement): NodeStateRecord[] {

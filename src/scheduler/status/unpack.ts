@@ -5,6 +5,8 @@ import { flattenSets } from '../cib/parse.js';
 import { INFINITY, isTrue, parseDurationMs, parseScore } from '../score.js';
 import { customAction, effectiveNoQuorumPolicy, opKey, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import { fenceOp } from '../transition/fencing.js';
+import { compareDigests } from '../digest/op-digest.js';
+import { clearFailCount, digestInput } from '../digest/rsc-digest.js';
 import { roleRank, worseOnFail, type NodeInfo, type NodeStateRecord, type OnFail, type OpRecord, type ResourceHistory } from './model.js';
 
 const EXEC_DONE = 0, EXEC_PENDING = -1, EXEC_ERROR = 4, EXEC_ERROR_HARD = 5, EXEC_ERROR_FATAL = 6, EXEC_NOT_INSTALLED = 7;
@@ -27,7 +29,9 @@ function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: bo
   const stick = parseScore(meta['resource-stickiness'] ?? meta['resource_stickiness']) ?? opts.defaultStickiness;
   const mt = meta['migration-threshold'] ?? opts.defaultMigrationThreshold;
   const managedDefault = opts.raw['is-managed-default'] === undefined ? true : isTrue(opts.raw['is-managed-default']);
-  const managed = (meta['is-managed'] === undefined ? managedDefault : isTrue(meta['is-managed'])) && !opts.maintenanceMode;
+  // A resource in maintenance is left alone, and its recurring monitors are cancelled.
+  const maintenance = meta['maintenance'] !== undefined && isTrue(meta['maintenance']);
+  const managed = (meta['is-managed'] === undefined ? managedDefault : isTrue(meta['is-managed'])) && !opts.maintenanceMode && !maintenance;
   const tr = meta['target-role'];
   let targetRole: Role | undefined;
   if (tr !== undefined && !/^(started|default)$/i.test(tr)) {
@@ -45,6 +49,7 @@ function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: bo
     ops: def.ops, managed, role: 'Stopped', nextRole: 'Unknown', runningOn: [], knownOn: new Set(), failed: false,
     stopNeeded: false, blocked: false, failureIgnored: false, startPending: false, allowed: new Map(), provisional: true,
     assigning: false, merging: false, actions: [], failedOps: [], notInstalledOn: new Set(), bans: [], scoreLog: [], history: new Map(), reschedule: new Set(),
+    maintenance,
   };
 }
 
@@ -184,6 +189,16 @@ function isProbe(op: OpRecord): boolean {
 }
 
 function expired(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord): boolean {
+  const exp = failureExpired(ws, rsc, node, op);
+  if (!exp && op.id.includes('last_failure') && (op.task === 'start' || op.task === 'monitor')) {
+    // A failure under parameters that have changed since is not held against the new definition.
+    const r = compareDigests(digestInput(ws, rsc, op.task, op.intervalMs), op);
+    if (r === 'restart' || r === 'all') clearFailCount(ws, rsc, node, 'resource parameters have changed');
+  }
+  return exp;
+}
+
+function failureExpired(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord): boolean {
   if (rsc.failureTimeoutMs <= 0 || op.lastRcChange === undefined) return false;
   let exp = ws.now >= op.lastRcChange + rsc.failureTimeoutMs / 1000;
   if (exp && failCount(ws, rsc, node, false) > 0) {
@@ -348,7 +363,7 @@ function unpackOp(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord, st: No
   }
 }
 
-function activeOpIndexes(ops: OpRecord[]): { start: number; stop: number } {
+export function activeOpIndexes(ops: OpRecord[]): { start: number; stop: number } {
   let start = -1, stop = -1, impliedMonitor = -1, impliedClone = -1;
   ops.forEach((op, i) => {
     if (op.task === 'stop' && op.opStatus === 0) stop = i;
@@ -389,6 +404,7 @@ function unpackHistory(ws: WorkingSet, node: NodeInfo, h: ResourceHistory, byId:
   }
   const ops = sortOps(h.ops);
   rsc.history.set(node.id, ops);
+  (rsc.historyAgent ??= new Map()).set(node.id, `${h.class ?? ''}:${h.provider ?? ''}:${h.type ?? ''}`);
   const saved = rsc.role;
   rsc.role = 'Unknown';
   const st: NodeReplay = { onFail: 'ignore', expiredMonitors: [] };
@@ -398,11 +414,13 @@ function unpackHistory(ws: WorkingSet, node: NodeInfo, h: ResourceHistory, byId:
       // Only a failure of a monitor that is still active gets it started again.
       if (st.expiredMonitors.includes(op)) rsc.reschedule.add(`${node.id}:${opKey(rsc.id, op.task, op.intervalMs)}`);
       const configured = rsc.ops.some((o) => o.name === op.task && o.intervalMs === op.intervalMs && o.enabled);
-      if ((node.maintenance || (!configured && ws.config.options.stopOrphanActions)) && !rsc.orphan) {
+      if ((node.maintenance || rsc.maintenance || (!configured && ws.config.options.stopOrphanActions)) && !rsc.orphan) {
         const c = customAction(ws, rsc, 'cancel', node, false, { intervalMs: op.intervalMs, key: `cancel-${opKey(rsc.id, op.task, op.intervalMs)}`, label: `cancel=${op.intervalMs}` });
         c.expectedRc = 0;
       }
-      customAction(ws, rsc, op.task, node, true, { intervalMs: op.intervalMs });
+      const active = customAction(ws, rsc, op.task, node, true, { intervalMs: op.intervalMs });
+      // A stopped-role monitor expects "not running".
+      if (rsc.ops.some((o) => o.name === op.task && o.intervalMs === op.intervalMs && o.role === 'Stopped')) active.expectedRc = 7;
     }
   }
   processState(ws, rsc, node, st.onFail);

@@ -60,6 +60,9 @@ export function createResourceActions(ws: WorkingSet, rsc: Rsc): void {
   } else if (rsc.blocked) {
     needStop = true;
   }
+  // A reload (scheduled from the digests) is pointless when the resource stops or moves anyway.
+  const stays = current !== undefined && rsc.allocatedTo === current && rank(rsc.nextRole) >= rank('Started');
+  if (!stays || needStop) for (const a of rsc.actions) if (a.task === 'reload-agent') a.optional = true;
   if (rsc.startPending && rsc.allocatedTo && rsc.allocatedTo === current && !needStop) {
     // A start still in flight is issued again (it was never confirmed).
     customAction(ws, rsc, 'start', rsc.allocatedTo, false);
@@ -87,6 +90,39 @@ export function createResourceActions(ws: WorkingSet, rsc: Rsc): void {
     break;
   }
   createRecurring(ws, rsc);
+  createStoppedRecurring(ws, rsc);
+}
+
+/** Monitors with role="Stopped": run on every node where the resource will not be, expecting "not running". */
+function createStoppedRecurring(ws: WorkingSet, rsc: Rsc): void {
+  const target = rsc.nextRole === 'Stopped' ? undefined : rsc.allocatedTo;
+  for (const op of rsc.ops) {
+    if (op.intervalMs <= 0 || !op.enabled || op.role !== 'Stopped') continue;
+    const key = opKey(rsc.id, op.name, op.intervalMs);
+    for (const node of ws.nodes) {
+      if (node === target) {
+        // Where it will run, an active stopped-role monitor is cancelled.
+        if (rsc.actions.some((a) => a.key === key && a.node === node)) {
+          const c = customAction(ws, rsc, 'cancel', node, false, { intervalMs: op.intervalMs, key: `cancel-${key}`, label: `cancel=${op.intervalMs}` });
+          c.expectedRc = 0;
+        }
+        continue;
+      }
+      const active = rsc.actions.some((a) => a.key === key && a.node === node);
+      const mon = customAction(ws, rsc, op.name, node, active, { intervalMs: op.intervalMs });
+      mon.expectedRc = 7;
+      if (rsc.managed) {
+        for (const probe of rsc.actions.filter((a) => a.task === 'monitor' && a.intervalMs === 0 && a.node === node)) {
+          order(ws, probe, mon, { runnableLeft: true });
+        }
+        for (const stop of rsc.actions.filter((a) => a.task === 'stop' && a.node === node)) {
+          if (!stop.optional) mon.optional = false;
+          order(ws, stop, mon, { impliesThen: true, runnableLeft: true });
+        }
+      }
+      if (!node.online || node.unclean) mon.runnable = false;
+    }
+  }
 }
 
 function createRecurring(ws: WorkingSet, rsc: Rsc): void {
@@ -142,8 +178,14 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
     for (const p of rsc.actions.filter((a) => a.task === 'monitor' && a.intervalMs === 0)) {
       for (const t of starts) order(ws, p, t, {});
     }
+    if (rsc.orphan) {
+      // An orphan's fail counts are cleared before it stops.
+      for (const c of rsc.actions.filter((a) => a.task === 'clear_failcount')) for (const s of stops) order(ws, c, s, {});
+    }
     for (const c of rsc.actions.filter((a) => a.task === 'cancel' || a.task === 'delete')) {
       for (const s of stops) if (c.task === 'cancel' || s.node === c.node) order(ws, s, c, {});
+      // stop, then clean-up, then start
+      if (c.task === 'delete') for (const t of starts) order(ws, c, t, {});
     }
   }
   for (const g of ws.groups) {

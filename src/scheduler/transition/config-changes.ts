@@ -1,0 +1,92 @@
+// Resources whose configuration changed since their history was recorded:
+// the operation digests decide between a restart, an agent reload, or
+// re-running a recurring monitor (Pacemaker's pcmk__handle_rsc_config_changes).
+import { compareDigestsSanitized } from '../digest/op-digest.js';
+import { clearFailCount, digestInput } from '../digest/rsc-digest.js';
+import type { NodeInfo, OpRecord } from '../status/model.js';
+import { activeOpIndexes, failCount } from '../status/unpack.js';
+import { customAction, opKey, type Rsc, type WorkingSet } from '../working-set.js';
+
+/** Probes, migrations and promotions ran with the parameters the start used. */
+function taskForDigest(op: OpRecord): string {
+  if (op.intervalMs === 0 && (op.task === 'monitor' || op.task === 'migrate_from' || op.task === 'promote')) return 'start';
+  return op.task;
+}
+
+function canRunActions(node: NodeInfo): boolean {
+  return node.online && !node.shutdown && !node.unclean && !node.standby && !node.maintenance && !node.pending;
+}
+
+/** A required start not yet bound to a node: wherever the resource starts next, it is restarted. */
+function forceRestart(ws: WorkingSet, rsc: Rsc): void {
+  const start = customAction(ws, rsc, 'start', undefined, false);
+  start.reason ??= 'resource definition change';
+}
+
+/** Returns true when the operation's configuration changed and something was scheduled for it. */
+function checkOp(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord): boolean {
+  if (op.intervalMs > 0 && !rsc.ops.some((o) => o.name === op.task && o.intervalMs === op.intervalMs && o.enabled)) {
+    // An orphaned recurring op is cancelled elsewhere.
+    return true;
+  }
+  const task = taskForDigest(op);
+  const result = compareDigestsSanitized(digestInput(ws, rsc, task, op.intervalMs), op);
+  if (result === 'match') return false;
+  if (result === 'restart' || (op.intervalMs === 0 && op.restartDigest === undefined)) {
+    forceRestart(ws, rsc);
+  } else if (op.intervalMs > 0) {
+    rsc.reschedule.add(`${node.id}:${opKey(rsc.id, op.task, op.intervalMs)}`);
+  } else if (rsc.startPending) {
+    // A start still in flight cannot be reloaded: restart instead.
+    customAction(ws, rsc, 'stop', node, false);
+  } else {
+    customAction(ws, rsc, 'reload-agent', node, false);
+  }
+  return true;
+}
+
+function agentChanged(rsc: Rsc, node: NodeInfo): boolean {
+  const recorded = rsc.historyAgent?.get(node.id);
+  return recorded !== undefined && recorded !== `${rsc.def.class}:${rsc.def.provider ?? ''}:${rsc.def.type}`;
+}
+
+export function handleConfigChanges(ws: WorkingSet): void {
+  for (const node of ws.nodes) {
+    if (!canRunActions(node)) continue;
+    for (const rsc of ws.rscs) {
+      const ops = rsc.history.get(node.id);
+      if (rsc.orphan || !ops || ops.length === 0) continue;
+      const active = rsc.runningOn.includes(node);
+      if (agentChanged(rsc, node)) {
+        // The old agent's history is cleaned up; a running instance is restarted with the new one.
+        customAction(ws, rsc, 'delete', node, false);
+        if (active) {
+          customAction(ws, rsc, 'stop', node, false);
+          rsc.startPending = true;
+        }
+      }
+      if (!active) continue;
+      const { start, stop } = activeOpIndexes(ops);
+      if (start < stop) continue;
+      ops.forEach((op, i) => {
+        if (i < start) return;
+        if (op.intervalMs === 0 && !['monitor', 'start', 'promote', 'migrate_from'].includes(op.task)) return;
+        if (checkOp(ws, rsc, node, op) && failCount(ws, rsc, node, true) !== 0) {
+          clearFailCount(ws, rsc, node, 'action definition changed');
+        }
+      });
+    }
+  }
+}
+
+/** Fail counts of resources no longer configured are cleared wherever they are (Pacemaker's clear_failcounts_if_orphaned). */
+export function clearOrphanFailCounts(ws: WorkingSet): void {
+  if (!ws.config.options.stopOrphanResources) return;
+  for (const rsc of ws.rscs) {
+    if (!rsc.orphan) continue;
+    for (const node of ws.nodes) {
+      if (!node.online || failCount(ws, rsc, node, true) === 0) continue;
+      clearFailCount(ws, rsc, node, 'it is orphaned');
+    }
+  }
+}
