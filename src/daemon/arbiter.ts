@@ -19,7 +19,7 @@ export async function runArbiter(opts: ArbiterOptions): Promise<void> {
   const config = loadCluster(opts.clusterFile);
   if (!config.arbiter) {
     throw new ClusterSetupError(
-      `${config.file}: no quorum device is configured; add quorum { device { model: net\n  net { host: ADDRESS } } } so the nodes know where the arbiter listens`,
+      `${config.file}: no quorum device is configured; add a 'device' section to 'quorum' (model: net, and net { host: ADDRESS }) so the nodes know where the arbiter listens`,
       10,
     );
   }

@@ -61,7 +61,7 @@ export function resolveKey(config: ClusterConfig, stateDir: string | null, expli
   } catch (err) {
     if (err instanceof KeyFileError) {
       throw new ClusterSetupError(
-        `${err.message}\n(looked in: ${candidates.join(', ')}; create one with 'safeside keygen --key FILE' and copy it to every node)`,
+        `${err.message} (looked in: ${candidates.join(', ')})`,
         10,
       );
     }
