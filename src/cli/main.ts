@@ -17,18 +17,22 @@ export const ExitCode = {
   metadata: 20,
 } as const;
 
-function sendVerb(program: Command, verb: string, args: string[], options: Record<string, string | boolean>): Promise<never> {
+/**
+ * Sets the exit code instead of calling process.exit(), so output to a pipe is written in
+ * full before the process ends (a long `group log` or `simulate` would be cut short).
+ */
+function sendVerb(program: Command, verb: string, args: string[], options: Record<string, string | boolean>): Promise<void> {
   const stateDir = resolveStateDir(program.opts<{ stateDir?: string }>().stateDir);
   const req: ControlRequest = { verb, args, options };
   return callControl(controlSocketPath(stateDir), req).then(
     (reply) => {
       if (reply.stdout) process.stdout.write(reply.stdout);
       if (reply.stderr) process.stderr.write(reply.stderr);
-      process.exit(reply.exitCode);
+      process.exitCode = reply.exitCode;
     },
     (err: unknown) => {
       process.stderr.write(`safeside: ${(err as Error).message}\n`);
-      process.exit(err instanceof ControlError ? ExitCode.error : ExitCode.error);
+      process.exitCode = ExitCode.error;
     },
   );
 }
@@ -147,7 +151,7 @@ export function buildProgram(): Command {
     .option('--force', 'overwrite an existing key')
     .action(async (o: { key: string; size: string; force?: boolean }) => {
       const { runKeygen } = await import('./keygen.js');
-      process.exit(await runKeygen(o.key, o.size, o.force === true));
+      process.exitCode = await runKeygen(o.key, o.size, o.force === true);
     });
 
   program
@@ -157,7 +161,7 @@ export function buildProgram(): Command {
     .option('--explain <resource>', 'say in plain words why the resource goes where it goes')
     .action(async (o: { xml: string; explain?: string }) => {
       const { runSimulate } = await import('./simulate.js');
-      process.exit(await runSimulate({ xml: o.xml, ...(o.explain ? { explain: o.explain } : {}) }));
+      process.exitCode = await runSimulate({ xml: o.xml, ...(o.explain ? { explain: o.explain } : {}) });
     });
 
   program
