@@ -225,3 +225,35 @@ test('two_node without an arbiter: both halves of a split stay quorate, as coros
     await lab.close();
   }
 });
+
+test('with two links, losing link 0 moves traffic to link 1 without a membership change', { skip, timeout: 60_000 }, async () => {
+  const lab = new ClusterLab({ nodes: 3, twoLinks: true });
+  try {
+    await lab.startAll();
+    const before = await waitAgreed(lab, lab.names, ['node1', 'node2', 'node3']);
+    const ring = before[0]!['ring-id'];
+    // Cuts only the ring0 addresses (127.0.0.N); ring1 (127.0.1.N) stays up.
+    lab.cut('node1', 'node2');
+    lab.cut('node1', 'node3');
+    lab.cut('node2', 'node3');
+    const t0 = Date.now();
+    await lab.waitFor('link 0 to be reported down on node1', async () => {
+      const links = (await lab.membersJson('node1')) as unknown as { nodes: { name: string; links: { link: number; up: boolean }[] }[] };
+      return links.nodes.filter((n) => n.name !== 'node1').every((n) => n.links.some((l) => l.link === 0 && !l.up) && n.links.some((l) => l.link === 1 && l.up));
+    }, 5_000);
+    console.log(`# link 0 down on node1 after ${Date.now() - t0} ms`);
+    // Several tokens later the membership is still the same ring, quorate everywhere.
+    await sleep(3_000);
+    const during = await agreed(lab, lab.names, ['node1', 'node2', 'node3']);
+    assert.ok(during, 'all three still agree and are quorate');
+    assert.equal(during[0]!['ring-id'], ring, 'no membership change while link 1 carries the traffic');
+    lab.heal();
+    await lab.waitFor('link 0 back up on node1', async () => {
+      const links = (await lab.membersJson('node1')) as unknown as { nodes: { name: string; links: { link: number; up: boolean }[] }[] };
+      return links.nodes.filter((n) => n.name !== 'node1').every((n) => n.links.some((l) => l.link === 0 && l.up));
+    }, 5_000);
+    assert.equal((await lab.membersJson('node2'))['ring-id'], ring);
+  } finally {
+    await lab.close();
+  }
+});
