@@ -12,7 +12,7 @@ import { clearOrphanFailCounts, handleConfigChanges } from './transition/config-
 import { createGroupActions, createOrderings, createResourceActions, propagate, scheduleProbes, scheduleShutdowns } from './transition/actions.js';
 import { buildGraph, executionOrder } from './transition/graph.js';
 import { scheduleFencing } from './transition/fencing.js';
-import type { Action, WorkingSet } from './working-set.js';
+import type { Action, Rsc, WorkingSet } from './working-set.js';
 
 export interface SimulateOptions {
   /** Epoch seconds used as "now" when the CIB has no execution-date. */
@@ -39,7 +39,7 @@ export function schedule(config: ReturnType<typeof parseCib>['config'], states: 
   const assigner = new Assigner(ws, colocations);
   const scores: string[] = [];
   assigner.assignAll();
-  for (const g of ws.groups) scores.push(...(g.assignScores ?? []));
+  for (const g of [...ws.groups, ...ws.clones]) scores.push(...(g.assignScores ?? []));
   for (const r of ws.rscs) {
     for (const n of ws.nodes) {
       const s = r.allowed.get(n.id);
@@ -86,9 +86,10 @@ function inject(states: NodeStateRecord[], executed: Action[]): NodeStateRecord[
       st = { id: a.node.id, uname: a.node.uname, inCcm: 'true', crmd: 'online', join: 'member', expected: 'member', transientAttrs: {}, history: [] };
       out.push(st);
     }
-    let h = st.history.find((x) => x.rscId === a.rsc!.id);
+    const name = executorName(a.rsc);
+    let h = st.history.find((x) => x.rscId === name);
     if (!h) {
-      h = { rscId: a.rsc.id, class: a.rsc.def.class, provider: a.rsc.def.provider, type: a.rsc.def.type, ops: [] };
+      h = { rscId: name, class: a.rsc.def.class, provider: a.rsc.def.provider, type: a.rsc.def.type, ops: [] };
       st.history.push(h);
     }
     // Probes and stopped-role monitors report what they expect ("not running" for example).
@@ -136,5 +137,14 @@ export function formatExecuted(a: Action): string {
   if (a.task === 'do_shutdown') return `  * Cluster action:  do_shutdown on ${a.node!.uname}`;
   if (a.pseudo) return `  * Pseudo action:   ${a.key}`;
   if (!a.rsc) return `  * Pseudo action:   ${a.key}`;
-  return `  * Resource action: ${a.rsc!.id.padEnd(15)} ${a.label} on ${a.node!.uname}`;
+  const name = executorName(a.rsc);
+  return `  * Resource action: ${name.padEnd(15)} ${a.label} on ${a.node!.uname}`;
+}
+
+/** The name the executor knows a resource by: an anonymous clone instance keeps the name its history was recorded under. */
+export function executorName(rsc: Rsc): string {
+  const cl = rsc.cloneOf?.clone;
+  if (!cl || cl.unique) return rsc.id;
+  const siblingsByBase = rsc.cloneOf!.children.some((c) => c.cloneName === cl.childId);
+  return rsc.cloneName ?? (siblingsByBase ? cl.childId : rsc.id);
 }

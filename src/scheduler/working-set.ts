@@ -12,6 +12,18 @@ export interface GroupRsc {
   readonly allowed: Map<string, number>;
   /** Score lines printed when the group's assignment begins. */
   assignScores?: string[];
+  /** Set when this is a clone: its instances are the children, placed apart, started in any order. */
+  clone?: CloneInfo;
+}
+
+/** A clone's own settings (clone-max, clone-node-max, globally-unique, interleave). */
+export interface CloneInfo {
+  readonly childId: string;
+  readonly max: number;
+  readonly nodeMax: number;
+  readonly unique: boolean;
+  readonly interleave: boolean;
+  readonly targetRole?: string;
 }
 
 export interface Action {
@@ -55,6 +67,10 @@ export interface Rsc {
   readonly def: PrimitiveDef;
   readonly id: string;
   group?: GroupRsc;
+  /** The clone this is an instance of. */
+  cloneOf?: GroupRsc;
+  /** The name an anonymous instance's history was recorded under, which the executor keeps using. */
+  cloneName?: string;
   readonly index: number;
   readonly priority: number;
   readonly stickiness: number;
@@ -108,6 +124,7 @@ export interface WorkingSet {
   readonly nodes: NodeInfo[];
   readonly rscs: Rsc[];
   readonly groups: GroupRsc[];
+  readonly clones: GroupRsc[];
   haveQuorum: boolean;
   readonly actions: Action[];
   readonly orderings: Ordering[];

@@ -48,7 +48,8 @@ export function parseXml(text: string, source = 'CIB'): XmlElement {
     attributeNamePrefix: '@_',
     parseAttributeValue: false,
     parseTagValue: false,
-    trimValues: true,
+    // Attribute values are kept exactly: digests hash them as written (trailing spaces included).
+    trimValues: false,
     processEntities: true,
   });
   const out = parser.parse(text) as Raw[];

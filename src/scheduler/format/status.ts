@@ -1,6 +1,6 @@
 // "Current cluster status" / "Revised Cluster Status" blocks as crm_simulate prints them.
 import type { NodeInfo } from '../status/model.js';
-import type { Rsc, WorkingSet } from '../working-set.js';
+import type { GroupRsc, Rsc, WorkingSet } from '../working-set.js';
 
 function nodeLine(n: NodeInfo, ws: WorkingSet): string | undefined {
   const active = ws.rscs.some((r) => r.runningOn.includes(n));
@@ -36,7 +36,7 @@ function agent(r: Rsc): string {
   return d.provider ? `${d.class}:${d.provider}:${d.type}` : `${d.class}:${d.type}`;
 }
 
-export function resourceLine(r: Rsc, indent = '    '): string {
+export function resourceLine(r: Rsc, indent = '    ', name = r.id): string {
   let state: string;
   if (r.runningOn.length === 0) state = 'Stopped';
   else if (r.failed && !r.failureIgnored) state = 'FAILED';
@@ -52,9 +52,9 @@ export function resourceLine(r: Rsc, indent = '    '): string {
   let f = flags.length ? ` (${flags.join(', ')})` : '';
   if (r.runningOn.length === 0 && r.notInstalledOn.size > 0) f += ' (not installed)';
   if (r.orphan) state = `ORPHANED ${state}`;
-  if (r.runningOn.length > 1) return `    * ${r.id}\t(${agent(r)}):\t ${state}${f} [ ${r.runningOn.map((n) => n.uname).join(' ')} ]`;
+  if (r.runningOn.length > 1) return `${indent}* ${name}\t(${agent(r)}):\t ${state}${f} [ ${r.runningOn.map((n) => n.uname).join(' ')} ]`;
   const where = r.runningOn.length === 1 ? ` ${r.runningOn[0]!.uname}` : '';
-  return `${indent}* ${r.id}\t(${agent(r)}):\t ${state}${where}${f}`;
+  return `${indent}* ${name}\t(${agent(r)}):\t ${state}${where}${f}`;
 }
 
 /** crm_mon's header count of disabled and blocked resources, printed only when non-zero. */
@@ -81,6 +81,39 @@ function groupFlags(ws: WorkingSet, id: string): string {
   return flags.length ? ` (${flags.join(', ')})` : '';
 }
 
+/** A clone block: unique clones list every instance; anonymous ones summarise healthy instances by node. */
+function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
+  const info = cl.clone!;
+  const flags: string[] = [];
+  if (info.unique) flags.push('unique');
+  const own = groupFlags(ws, cl.id).replace(/^ \((.*)\)$/, '$1');
+  // crm_mon's order: unique, disabled, unmanaged.
+  if (/disabled/.test(own)) flags.push('disabled');
+  if (/unmanaged/.test(own)) flags.push('unmanaged');
+  const out = [`    * Clone Set: ${cl.id} [${info.childId}]${flags.length ? ` (${flags.join(', ')})` : ''}:`];
+  if (info.unique) {
+    for (const r of cl.children) out.push(resourceLine(r, '      '));
+    return out;
+  }
+  const started: NodeInfo[] = [];
+  for (const r of cl.children) {
+    if (r.runningOn.length === 0) continue;
+    const healthy = r.runningOn.length === 1 && !r.runningOn[0]!.unclean && r.managed && !r.failed && !r.orphan && !r.startPending && (r.role === 'Started' || r.role === 'Unknown');
+    if (healthy) started.push(r.runningOn[0]!);
+    // An anonymous instance goes by its primitive's name.
+    else out.push(resourceLine(r, '      ', info.childId));
+  }
+  const byName = (a: NodeInfo, b: NodeInfo): number => ws.nodes.indexOf(a) - ws.nodes.indexOf(b);
+  if (started.length) out.push(`      * Started: [ ${[...new Set(started)].sort(byName).map((n) => n.uname).join(' ')} ]`);
+  const active = cl.children.filter((r) => r.runningOn.length > 0).length;
+  if (active < cl.children.length) {
+    const stopped = ws.nodes.filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
+    const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
+    if (stopped.length) out.push(`      * Stopped${disabled ? ' (disabled)' : ''}: [ ${stopped.map((n) => n.uname).join(' ')} ]`);
+  }
+  return out;
+}
+
 export function formatStatus(ws: WorkingSet): string[] {
   const lines = formatNodeList(ws);
   lines.push('');
@@ -88,7 +121,9 @@ export function formatStatus(ws: WorkingSet): string[] {
   const shown = ws.rscs.filter((r) => !(r.orphan && r.runningOn.length === 0));
   if (shown.length === 0) lines.push('    * No resources');
   for (const r of shown) {
-    if (r.group) {
+    if (r.cloneOf) {
+      if (r.cloneOf.children[0] === r) lines.push(...cloneLines(ws, r.cloneOf));
+    } else if (r.group) {
       if (r.group.children[0] === r) lines.push(`    * Resource Group: ${r.group.id}${groupFlags(ws, r.group.id)}:`);
       lines.push(resourceLine(r, '      '));
     } else {

@@ -24,7 +24,7 @@ function applyLocations(ws: WorkingSet): void {
   const byUname = new Map(ws.nodes.map((n) => [n.uname, n]));
   for (const loc of ws.config.locations) {
     let targets: Rsc[] = [];
-    if (loc.rsc !== undefined) targets = ws.rscs.filter((r) => r.id === loc.rsc || r.group?.id === loc.rsc);
+    if (loc.rsc !== undefined) targets = ws.rscs.filter((r) => r.id === loc.rsc || r.group?.id === loc.rsc || r.cloneOf?.id === loc.rsc);
     else if (loc.rscPattern !== undefined) {
       let re: RegExp | undefined;
       try { re = new RegExp(loc.rscPattern); } catch { re = undefined; }
@@ -33,6 +33,8 @@ function applyLocations(ws: WorkingSet): void {
       const ids = new Set(loc.resourceSets.flatMap((s) => s.resources));
       targets = ws.rscs.filter((r) => ids.has(r.id));
     }
+    const clone = loc.rsc !== undefined ? ws.clones.find((c) => c.id === loc.rsc) : undefined;
+    if (clone) applyOne(ws, loc, clone.allowed, undefined, 'Unknown', false);
     const group = loc.rsc !== undefined ? ws.groups.find((g) => g.id === loc.rsc) : undefined;
     if (group) {
       // The group itself, its first member fully, later members only the bans.
@@ -93,7 +95,7 @@ function addLocationScore(rsc: Rsc, n: NodeInfo, score: number, why: string): vo
 /** Everything before assignment: defaults, locations, stickiness, fail-count bans. */
 export function applyNodeCriteria(ws: WorkingSet): void {
   if (ws.config.options.symmetricCluster) {
-    for (const g of ws.groups) for (const n of ws.nodes) g.allowed.set(n.id, n.baseScore);
+    for (const g of [...ws.groups, ...ws.clones]) for (const n of ws.nodes) g.allowed.set(n.id, n.baseScore);
   }
   for (const rsc of ws.rscs) {
     if (ws.config.options.symmetricCluster) addLocation(ws, rsc, undefined, 0, 'symmetric cluster (node base score)');
@@ -152,6 +154,27 @@ export class Assigner {
         .map((n) => `pcmk__group_assign: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
       g.assignScores = [...line(g.id, g.allowed), ...g.children.flatMap((c) => line(c.id, c.allowed))];
       for (const c of g.children) this.assign(c);
+    }
+    const cl = rsc.cloneOf;
+    if (cl && !cl.assignScores) {
+      // Instances already running keep their nodes first; the rest fill the free ones.
+      const line = (id: string, m: Map<string, number>): string[] => ws.nodes.filter((n) => m.has(n.id))
+        .map((n) => `pcmk__clone_allocate: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
+      cl.assignScores = [...line(cl.id, cl.allowed), ...cl.children.flatMap((c) => line(c.id, c.allowed))];
+      // Pacemaker's order: instances that can stay where they run, then other active ones, then the rest.
+      const rank = (c: Rsc): number => {
+        const cur = c.runningOn[0];
+        if (!cur) return 2;
+        return nodeAvailable(cur) && (c.allowed.get(cur.id) ?? -1) >= 0 ? 0 : 1;
+      };
+      const byActivity = [...cl.children].sort((a, b) => rank(a) - rank(b) || a.index - b.index);
+      for (const c of byActivity) {
+        // clone-node-max: a node already holding that many instances takes no more.
+        for (const n of ws.nodes) {
+          if (c.allowed.has(n.id) && cl.children.filter((o) => o !== c && o.allocatedTo === n).length >= cl.clone!.nodeMax) c.allowed.set(n.id, -INFINITY);
+        }
+        this.assign(c);
+      }
     }
     if (!rsc.provisional) return rsc.allocatedTo;
     if (rsc.assigning) return undefined;
@@ -286,7 +309,7 @@ export class Assigner {
       }
       return a.node.uname < b.node.uname ? -1 : a.node.uname > b.node.uname ? 1 : 0;
     });
-    let chosen = entries[0];
+    let chosen: (typeof entries)[number] | undefined = entries[0];
     if (chosen && chosen.w > 0 && nodeAvailable(chosen.node) && current && nodeAvailable(current) && (rsc.allowed.get(current.id) ?? -1) >= 0) {
       for (const e of entries.slice(1)) {
         if (e.w !== chosen.w) break;

@@ -3,7 +3,7 @@
 import type { CibConfig, PrimitiveDef, Role } from '../cib/model.js';
 import { flattenSets } from '../cib/parse.js';
 import { INFINITY, isTrue, parseDurationMs, parseScore } from '../score.js';
-import { customAction, effectiveNoQuorumPolicy, opKey, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
+import { customAction, effectiveNoQuorumPolicy, opKey, type CloneInfo, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import { fenceOp } from '../transition/fencing.js';
 import { compareDigests } from '../digest/op-digest.js';
 import { clearFailCount, digestInput } from '../digest/rsc-digest.js';
@@ -11,22 +11,63 @@ import { roleRank, worseOnFail, type NodeInfo, type NodeStateRecord, type OnFail
 
 const EXEC_DONE = 0, EXEC_PENDING = -1, EXEC_ERROR = 4, EXEC_ERROR_HARD = 5, EXEC_ERROR_FATAL = 6, EXEC_NOT_INSTALLED = 7;
 
-interface Member { def: PrimitiveDef; groupId?: string; groupMeta?: Readonly<Record<string, string>> }
+interface Member { def: PrimitiveDef; groupId?: string; groupMeta?: Readonly<Record<string, string>>; cloneId?: string; clone?: CloneInfo }
 
 function primitivesOf(config: CibConfig): Member[] {
   const out: Member[] = [];
   for (const r of config.resources) {
     if (r.kind === 'primitive') out.push({ def: r });
     else if (r.kind === 'group') for (const c of r.children) out.push({ def: c, groupId: r.id, groupMeta: r.meta });
+    else if (r.kind === 'clone' && !r.promotable && r.child.kind === 'primitive') {
+      // Instances child:0 .. child:N-1; the clone's meta attributes apply to each of them.
+      const info = cloneInfo(config, r.meta, r.child.id);
+      for (let i = 0; i < info.max; i++) {
+        out.push({ def: { ...r.child, id: `${r.child.id}:${i}` }, groupMeta: r.meta, cloneId: r.id, clone: info });
+      }
+    }
   }
   return out;
 }
 
-function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: boolean, groupMeta?: Readonly<Record<string, string>>): Rsc {
+function cloneInfo(config: CibConfig, meta: Readonly<Record<string, string>>, childId: string): CloneInfo {
+  const int = (v: string | undefined, d: number): number => {
+    const n = v === undefined ? NaN : parseInt(v, 10);
+    return Number.isFinite(n) && n >= 0 ? n : d;
+  };
+  const max = int(meta['clone-max'] ?? meta['clone_max'], config.nodes.length);
+  return {
+    childId, max, nodeMax: int(meta['clone-node-max'] ?? meta['clone_node_max'], 1),
+    unique: isTrue(meta['globally-unique'] ?? 'false'), interleave: isTrue(meta['interleave'] ?? 'false'),
+    targetRole: meta['target-role'],
+  };
+}
+
+/** The instance an operation history belongs to: unique clones by name, anonymous ones by what is free. */
+function cloneInstanceFor(ws: WorkingSet, node: NodeInfo, rscId: string, ops: OpRecord[]): Rsc | undefined {
+  const base = rscId.replace(/:\d+$/, '');
+  const clone = ws.clones.find((c) => c.clone!.childId === base);
+  if (!clone) return undefined;
+  if (clone.clone!.unique) return clone.children.find((c) => c.id === rscId);
+  const insts = clone.children;
+  const here = insts.find((c) => c.runningOn.includes(node));
+  const sorted = sortOps(ops);
+  const { start, stop } = activeOpIndexes(sorted);
+  const last = sorted[sorted.length - 1];
+  // A probe that found it running counts as active as much as a start does.
+  const active = (start !== -1 && start > stop) || (last !== undefined && last.task !== 'stop' && (last.rc === 0 || last.rc === 8) && last.opStatus === 0);
+  if (here && active) return here;
+  const fresh = (c: Rsc): boolean => !c.history.has(node.id);
+  const idle = (c: Rsc): boolean => c.runningOn.length === 0;
+  if (active) return insts.find((c) => fresh(c) && idle(c)) ?? insts.find(idle) ?? insts.find(fresh);
+  return insts.find(fresh);
+}
+
+function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: boolean, groupMeta?: Readonly<Record<string, string>>, inClone = false): Rsc {
   // A member's own meta attributes win over its group's, which win over rsc_defaults.
   const meta = flattenSets(config.rscDefaults, { ...(groupMeta ?? {}), ...def.meta });
   const opts = config.options;
-  const stick = parseScore(meta['resource-stickiness'] ?? meta['resource_stickiness']) ?? opts.defaultStickiness;
+  // Clone instances stick to where they run unless told otherwise.
+  const stick = parseScore(meta['resource-stickiness'] ?? meta['resource_stickiness']) ?? (inClone && opts.raw['default-resource-stickiness'] === undefined ? 1 : opts.defaultStickiness);
   const mt = meta['migration-threshold'] ?? opts.defaultMigrationThreshold;
   const managedDefault = opts.raw['is-managed-default'] === undefined ? true : isTrue(opts.raw['is-managed-default']);
   // A resource in maintenance is left alone, and its recurring monitors are cancelled.
@@ -391,6 +432,9 @@ export function activeRecurring(ops: OpRecord[]): OpRecord[] {
 
 function unpackHistory(ws: WorkingSet, node: NodeInfo, h: ResourceHistory, byId: Map<string, Rsc>, orphanIndex: { n: number }): void {
   let rsc = byId.get(h.rscId);
+  if (rsc?.cloneOf && !rsc.cloneOf.clone!.unique) rsc = undefined;
+  rsc ??= cloneInstanceFor(ws, node, h.rscId, h.ops);
+  if (rsc?.cloneOf && !rsc.cloneOf.clone!.unique) rsc.cloneName ??= h.rscId;
   if (!rsc) {
     // An orphan: history for a resource no longer configured.
     const def: PrimitiveDef = {
@@ -491,7 +535,7 @@ export interface UnpackOptions {
 
 export function unpack(config: CibConfig, states: NodeStateRecord[], opts: UnpackOptions): WorkingSet {
   const prims = primitivesOf(config);
-  const rscs = prims.map((p, i) => makeRsc(config, p.def, i, false, p.groupMeta));
+  const rscs = prims.map((p, i) => makeRsc(config, p.def, i, false, p.groupMeta, p.cloneId !== undefined));
   const groups: GroupRsc[] = [];
   prims.forEach((p, i) => {
     if (!p.groupId) return;
@@ -503,13 +547,24 @@ export function unpack(config: CibConfig, states: NodeStateRecord[], opts: Unpac
     g.children.push(rscs[i]!);
     rscs[i]!.group = g;
   });
+  const clones: GroupRsc[] = [];
+  prims.forEach((p, i) => {
+    if (!p.cloneId) return;
+    let c = clones.find((x) => x.id === p.cloneId);
+    if (!c) {
+      c = { id: p.cloneId, priority: parseScore(p.groupMeta?.['priority']) ?? 0, index: i, children: [], actions: [], allowed: new Map(), clone: p.clone };
+      clones.push(c);
+    }
+    c.children.push(rscs[i]!);
+    rscs[i]!.cloneOf = c;
+  });
   const nodes: NodeInfo[] = config.nodes.map((n, index) => ({
     id: n.id, uname: n.uname, index, attrs: nodeAttrs(config, n.id, n.uname, n.attrSets), baseScore: n.score,
     online: false, unclean: false, shutdown: false, standby: false, standbyOnFail: false, pending: false,
     maintenance: false, expectedUp: false, seen: false, numResources: 0,
   }));
   const ws: WorkingSet = {
-    config, now: config.executionDate ?? opts.now, nodes, rscs, groups, haveQuorum: config.haveQuorum, actions: [], orderings: [],
+    config, now: config.executionDate ?? opts.now, nodes, rscs, groups, clones, haveQuorum: config.haveQuorum, actions: [], orderings: [],
     nextActionId: 1, haveStonithResource: rscs.some((r) => r.isStonith), warnings: [...config.warnings], onFailCache: new Map(),
   };
   const startupFencing = config.options.raw['startup-fencing'] === undefined ? true : isTrue(config.options.raw['startup-fencing']);
@@ -535,8 +590,8 @@ export function unpack(config: CibConfig, states: NodeStateRecord[], opts: Unpac
   nodes.sort((a, b) => naturalCompare(a.uname, b.uname));
   // Stable sort of top-level resources by priority, highest first, as unpack_resources does;
   // group members stay together, in their order, at their group's place.
-  const topPriority = (r: Rsc): number => (r.group ? r.group.priority : r.priority);
-  const topIndex = (r: Rsc): number => (r.group ? r.group.index : r.index);
+  const topPriority = (r: Rsc): number => (r.group ? r.group.priority : r.cloneOf ? r.cloneOf.priority : r.priority);
+  const topIndex = (r: Rsc): number => (r.group ? r.group.index : r.cloneOf ? r.cloneOf.index : r.index);
   rscs.sort((a, b) => topPriority(b) - topPriority(a) || topIndex(a) - topIndex(b) || a.index - b.index);
   const byId = new Map(rscs.map((r) => [r.id, r]));
   const orphanIndex = { n: 0 };

@@ -14,6 +14,13 @@ export function scheduleProbes(ws: WorkingSet): void {
     if (!node.online || node.unclean || node.pending) continue;
     for (const rsc of ws.rscs) {
       if (rsc.orphan || rsc.knownOn.has(node.id)) continue;
+      const cl = rsc.cloneOf;
+      if (cl && !cl.clone!.unique) {
+        // An anonymous clone is probed once per node, through the instance meant for that node.
+        if (cl.children.some((c) => c.knownOn.has(node.id))) continue;
+        const pick = cl.children.find((c) => c.allocatedTo === node) ?? cl.children.find((c) => c.runningOn.includes(node)) ?? cl.children[0];
+        if (pick !== rsc) continue;
+      }
       const probe = customAction(ws, rsc, 'monitor', node, false, { intervalMs: 0 });
       probe.expectedRc = rsc.runningOn.includes(node) ? 0 : 7;
     }
@@ -209,6 +216,29 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
       prev = c;
     }
   }
+  for (const cl of ws.clones) {
+    const ca = (task: string): Action => customAction(ws, undefined, task, undefined, true, { group: cl, pseudo: true });
+    const [cStart, cRunning, cStop, cStopped] = [ca('start'), ca('running'), ca('stop'), ca('stopped')];
+    // "running" and "stopped" happen once any instance got there.
+    cRunning.requiresAny = true;
+    cStopped.requiresAny = true;
+    order(ws, cStopped, cStart, {});
+    for (const c of cl.children) {
+      for (const st of c.actions.filter((a) => a.task === 'start')) {
+        order(ws, cStart, st, { runnableLeft: true, requiredThenFirst: true });
+        order(ws, st, cRunning, { impliesThen: true });
+      }
+      for (const sp of c.actions.filter((a) => a.task === 'stop')) {
+        order(ws, cStop, sp, { requiredThenFirst: true });
+        order(ws, sp, cStopped, { impliesThen: true });
+      }
+      // Probes of an instance come before the clone starts or stops anywhere.
+      for (const p of c.actions.filter((a) => a.task === 'monitor' && a.intervalMs === 0 && a.node)) {
+        order(ws, p, cStart, {});
+        order(ws, p, cStop, {});
+      }
+    }
+  }
   // A mandatory anti-colocation: the primary starts on a node only once the
   // dependent is known not to be running there.
   for (const c of colocations) {
@@ -219,6 +249,7 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
   }
   const byId = new Map<string, Rsc | GroupRsc>(ws.rscs.map((r) => [r.id, r]));
   for (const g of ws.groups) byId.set(g.id, g);
+  for (const c of ws.clones) byId.set(c.id, c);
   const inverse = (t: string): string => (t === 'start' ? 'stop' : t === 'stop' ? 'start' : t === 'promote' ? 'demote' : t === 'demote' ? 'promote' : t);
   const pairs: { first: string; then: string; fa: string; ta: string; kind: string; sym: boolean }[] = [];
   for (const o of ws.config.orders) {

@@ -21,6 +21,8 @@ export function buildGraph(ws: WorkingSet): Synapse[] {
   for (const rsc of ws.rscs) {
     const g = rsc.group;
     if (g && g.children[0] === rsc) for (const a of [...g.actions].sort((x, y) => y.id - x.id)) add(a);
+    const cl = rsc.cloneOf;
+    if (cl && cl.children[0] === rsc) for (const a of [...cl.actions].sort((x, y) => y.id - x.id)) add(a);
     for (const a of [...rsc.actions].sort((x, y) => y.id - x.id)) add(a);
   }
   for (const a of [...ws.actions].reverse()) if (!a.rsc && !a.group) add(a);
