@@ -2,19 +2,11 @@
 // scheduler and by Debian's crm_simulate 2.1.5 on the same small CIBs; the
 // `-S` outputs must match (whitespace-insensitive). Skipped when not installed.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { simulate } from '../../src/scheduler/simulate.js';
+import { crmSimulateSkip, SIMULATE_NOW, withCrmSimulate } from '../helpers/crm-simulate.js';
 
-const CRM_SIMULATE = '/usr/sbin/crm_simulate';
-const NOW = 1_600_000_000;
+const NOW = SIMULATE_NOW;
 
-function norm(s: string): string {
-  return s.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '').join('\n');
-}
 
 interface NodeSpec { name: string; standby?: boolean; history: string }
 
@@ -39,7 +31,7 @@ function cib(meta: Record<string, string>, nodes: NodeSpec[], extra = ''): strin
 <status>${states}</status></cib>`;
 }
 
-test('anonymous and unique clones: instances, placement, status blocks and actions as crm_simulate', { skip: !existsSync(CRM_SIMULATE) && 'crm_simulate not installed' }, () => {
+test('anonymous and unique clones: instances, placement, status blocks and actions as crm_simulate', { skip: crmSimulateSkip }, () => {
   const cases: { name: string; xml: string }[] = [
     { name: 'fresh anonymous clone', xml: cib({}, [{ name: 'n1', history: '' }, { name: 'n2', history: '' }, { name: 'n3', history: '' }]) },
     { name: 'running on two, third node free', xml: cib({}, [
@@ -50,17 +42,7 @@ test('anonymous and unique clones: instances, placement, status blocks and actio
       '<rsc_location id="ban" rsc="d-clone" node="n2" score="-INFINITY"/>') },
     { name: 'unique clone, two per node', xml: cib({ 'globally-unique': 'true', 'clone-max': '3', 'clone-node-max': '2' }, [{ name: 'n1', history: '' }, { name: 'n2', history: '' }]) },
   ];
-  const dir = mkdtempSync(join(tmpdir(), 'sched-clone-sim-'));
-  try {
-    for (const c of cases) {
-      const file = join(dir, `${c.name.replace(/\W+/g, '-')}.xml`);
-      writeFileSync(file, c.xml);
-      const ref = execFileSync(CRM_SIMULATE, ['-x', file, '-S'], {
-        env: { ...process.env, LC_ALL: 'C', CIB_shadow_dir: dir }, encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      assert.equal(norm(simulate(c.xml, { now: NOW }).text), norm(ref), `${c.name}:\n${ref}`);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  withCrmSimulate((expectSame) => {
+    for (const c of cases) expectSame(c.name, c.xml);
+  });
 });

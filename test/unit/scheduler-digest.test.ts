@@ -12,11 +12,10 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { md5Hex } from '../../src/scheduler/digest/md5.js';
 import { digestOf, parametersText } from '../../src/scheduler/digest/op-digest.js';
-import { simulate } from '../../src/scheduler/simulate.js';
+import { crmSimulateSkip, SIMULATE_NOW, withCrmSimulate } from '../helpers/crm-simulate.js';
 
 const CRM_RESOURCE = '/usr/sbin/crm_resource';
-const CRM_SIMULATE = '/usr/sbin/crm_simulate';
-const NOW = 1_600_000_000;
+const NOW = SIMULATE_NOW;
 
 test('md5Hex equals node:crypto MD5 for any text', () => {
   fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (s) => {
@@ -70,10 +69,8 @@ test('digestOf matches crm_resource --digests for generated parameters', { skip:
   }
 });
 
-const norm = (s: string): string => s.split('\n').map((l) => l.replace(/\s+/g, '')).filter(Boolean).join('\n');
 
-test('changed parameters: restart, reload and rescheduled monitors as crm_simulate schedules them', { skip: !existsSync(CRM_SIMULATE) && 'crm_simulate not installed' }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sched-digest-sim-'));
+test('changed parameters: restart, reload and rescheduled monitors as crm_simulate schedules them', { skip: crmSimulateSkip }, () => {
   const old = { ip: '10.0.0.1', port: '80' };
   const now = { ip: '10.0.0.2', port: '80' };
   const monDigest = (p: Record<string, string>, timeout: string): string => digestOf({ ...p, CRM_meta_timeout: timeout });
@@ -84,16 +81,7 @@ test('changed parameters: restart, reload and rescheduled monitors as crm_simula
     { name: 'non-reloadable change', xml: cib(now, [{ task: 'start', interval: 0, callId: 2, extra: `op-digest="${digestOf(old)}" op-force-restart=" ip " op-restart-digest="${digestOf({ ip: '10.0.0.1' })}"` }]) },
     { name: 'monitor timeout changed', xml: cib(now, [{ task: 'start', interval: 0, callId: 2, extra: `op-digest="${digestOf(now)}"` }, { task: 'monitor', interval: 10000, callId: 3, extra: `op-digest="${monDigest(now, '20000')}"` }], '30s') },
   ];
-  try {
-    for (const c of cases) {
-      const file = join(dir, `${c.name.replace(/\W+/g, '-')}.xml`);
-      writeFileSync(file, c.xml);
-      const ref = execFileSync(CRM_SIMULATE, ['-x', file, '-S'], {
-        env: { ...process.env, LC_ALL: 'C', CIB_shadow_dir: dir }, encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      assert.equal(norm(simulate(c.xml, { now: NOW }).text), norm(ref), `${c.name}:\n${ref}`);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  withCrmSimulate((expectSame) => {
+    for (const c of cases) expectSame(c.name, c.xml);
+  });
 });
