@@ -84,10 +84,27 @@ function main(argv: string[]): number {
     console.log(`tier ${tier.padEnd(2)}: summaries ${t.summary}/${t.n} (${pct(t.summary)}), scores ${t.scores}/${t.n} (${pct(t.scores)})`);
   }
   if (argv.includes('--write-passing')) {
+    // The lists only grow: refuse to write them while a listed case fails.
     const dir = 'test/fixtures/scheduler';
+    const listed = (file: string): string[] =>
+      existsSync(join(dir, file)) ? readFileSync(join(dir, file), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : [];
+    const oldSummaries = listed('passing-summaries.txt');
+    const oldScores = listed('passing-scores.txt');
+    const nowSummaries = new Set(passingSummaries);
+    const nowScores = new Set(passingScores);
+    const broken = [
+      ...oldSummaries.filter((n) => !nowSummaries.has(n) && (!only || n === only)).map((n) => `${n} (summary)`),
+      ...oldScores.filter((n) => !nowScores.has(n) && (!only || n === only)).map((n) => `${n} (scores)`),
+    ];
+    if (broken.length > 0) {
+      console.error(`not writing the passing lists: listed cases now fail:\n  ${broken.join('\n  ')}`);
+      return 1;
+    }
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'passing-summaries.txt'), passingSummaries.sort().join('\n') + '\n');
-    writeFileSync(join(dir, 'passing-scores.txt'), passingScores.sort().join('\n') + '\n');
+    const union = (a: string[], b: string[]): string => [...new Set([...a, ...b])].sort().join('\n') + '\n';
+    writeFileSync(join(dir, 'passing-summaries.txt'), union(oldSummaries, passingSummaries));
+    writeFileSync(join(dir, 'passing-scores.txt'), union(oldScores, passingScores));
+    console.log(`passing lists: ${nowSummaries.size} summaries (was ${oldSummaries.length}), ${nowScores.size} scores (was ${oldScores.length})`);
   }
   return 0;
 }
