@@ -12,6 +12,7 @@ import { clearOrphanFailCounts, handleConfigChanges } from './transition/config-
 import { createGroupActions, createOrderings, createResourceActions, propagate, scheduleProbes, scheduleShutdowns } from './transition/actions.js';
 import { buildGraph, executionOrder } from './transition/graph.js';
 import { scheduleFencing } from './transition/fencing.js';
+import { applyTicketConstraints } from './placement/tickets.js';
 import type { Action, Rsc, WorkingSet } from './working-set.js';
 
 export interface SimulateOptions {
@@ -32,7 +33,12 @@ export interface ScheduleResult {
 }
 
 export function schedule(config: ReturnType<typeof parseCib>['config'], states: NodeStateRecord[], now: number): ScheduleResult {
-  const ws = unpack(config, states, { now });
+  return scheduleWorkingSet(unpack(config, states, { now }));
+}
+
+/** Everything after unpacking: constraints, placement and the actions to get there. */
+export function scheduleWorkingSet(ws: WorkingSet): ScheduleResult {
+  applyTicketConstraints(ws);
   applyNodeCriteria(ws);
   handleConfigChanges(ws);
   const colocations = resolveColocations(ws);
@@ -105,7 +111,11 @@ function inject(states: NodeStateRecord[], executed: Action[]): NodeStateRecord[
 export function simulate(xml: string, opts: SimulateOptions, source = 'CIB'): SimulateResult {
   const { root, config } = parseCib(xml, source);
   const states = parseStatus(root);
-  const { ws, scores } = schedule(config, states, opts.now);
+  const ws = unpack(config, states, { now: opts.now });
+  // crm_simulate prints the cluster as unpacked, before constraints are applied.
+  const blockedHeader = formatBlockedHeader(ws);
+  const currentStatus = formatStatus(ws);
+  const { scores } = scheduleWorkingSet(ws);
   const executed = executionOrder(buildGraph(ws));
   const lines: string[] = [];
   const dateLine = config.executionDate === undefined ? '' :
@@ -114,9 +124,9 @@ export function simulate(xml: string, opts: SimulateOptions, source = 'CIB'): Si
   if (config.validateWith === 'none') {
     lines.push('Schema validation of configuration is disabled (enabling is encouraged and prevents common misconfigurations)');
   }
-  lines.push(...formatBlockedHeader(ws));
+  lines.push(...blockedHeader);
   lines.push('Current cluster status:');
-  lines.push(...formatStatus(ws));
+  lines.push(...currentStatus);
   lines.push('');
   lines.push('Transition Summary:');
   lines.push(...formatTransitionSummary(ws));

@@ -143,6 +143,25 @@ export interface OrderConstraint {
   readonly sets: readonly ResourceSet[];
 }
 
+export type TicketLossPolicy = 'stop' | 'demote' | 'fence' | 'freeze';
+
+/** rsc_ticket: a resource may only run while the ticket is granted (and not in standby). */
+export interface TicketConstraint {
+  readonly id: string;
+  readonly ticket: string;
+  readonly rsc?: string;
+  readonly rscRole?: Role;
+  /** Unset means the default: demote for the Promoted role, stop otherwise. */
+  readonly lossPolicy?: TicketLossPolicy;
+  readonly sets: readonly ResourceSet[];
+}
+
+/** A ticket's state from the status section; a ticket without state is not granted. */
+export interface TicketState {
+  readonly granted: boolean;
+  readonly standby: boolean;
+}
+
 export interface ClusterOptions {
   readonly raw: Readonly<Record<string, string>>;
   readonly stonithEnabled: boolean;
@@ -172,6 +191,8 @@ export interface CibConfig {
   readonly locations: readonly LocationConstraint[];
   readonly colocations: readonly ColocationConstraint[];
   readonly orders: readonly OrderConstraint[];
+  readonly tickets: readonly TicketConstraint[];
+  readonly ticketStates: ReadonlyMap<string, TicketState>;
   readonly rscDefaults: readonly NvSet[];
   readonly opDefaults: readonly NvSet[];
   /** Attribute sets by id for id-ref resolution elsewhere. */

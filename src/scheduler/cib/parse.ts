@@ -6,7 +6,7 @@ import {
   type CibConfig, type ClusterOptions, type CloneDef, type ColocationConstraint, type DateExpression,
   type Expression, type GroupDef, type LocationConstraint, type NodeDef, type NvSet, type OpDef,
   type OrderConstraint, type OrderKind, type OtherExpression, type PrimitiveDef, type ResourceDef,
-  type ResourceSet, type Rule,
+  type ResourceSet, type Rule, type TicketConstraint, type TicketLossPolicy, type TicketState,
 } from './model.js';
 
 /** Index of every element with an id, for id-ref lookups. */
@@ -173,6 +173,33 @@ function parseSets(el: XmlElement, idx: IdIndex): ResourceSet[] {
   });
 }
 
+const LOSS_POLICIES: readonly TicketLossPolicy[] = ['stop', 'demote', 'fence', 'freeze'];
+
+function parseTicketConstraint(c: XmlElement, idx: IdIndex): TicketConstraint {
+  const ticket = c.attrs['ticket'];
+  if (ticket === undefined || ticket === '') throw new CibError(`${describe(c)}: rsc_ticket needs a ticket`);
+  const loss = c.attrs['loss-policy']?.toLowerCase();
+  if (loss !== undefined && !LOSS_POLICIES.includes(loss as TicketLossPolicy)) {
+    throw new CibError(`${describe(c)}: loss-policy "${c.attrs['loss-policy']}" is not one of ${LOSS_POLICIES.join(', ')}`);
+  }
+  const sets = parseSets(c, idx);
+  if (c.attrs['rsc'] === undefined && sets.length === 0) throw new CibError(`${describe(c)}: rsc_ticket needs rsc or a resource_set`);
+  return {
+    id: need(c, 'id'), ticket, rsc: c.attrs['rsc'], rscRole: normalizeRole(c.attrs['rsc-role']),
+    lossPolicy: loss as TicketLossPolicy | undefined, sets,
+  };
+}
+
+function parseTicketStates(root: XmlElement): Map<string, TicketState> {
+  const states = new Map<string, TicketState>();
+  const holder = child(child(root, 'status') ?? root, 'tickets');
+  for (const t of holder ? childrenOf(holder, 'ticket_state') : []) {
+    const id = t.attrs['id'];
+    if (id !== undefined) states.set(id, { granted: isTrue(t.attrs['granted']), standby: isTrue(t.attrs['standby']) });
+  }
+  return states;
+}
+
 function parseOptions(crm: XmlElement | undefined, idx: IdIndex): ClusterOptions {
   const raw = flattenSets(nvSets(crm, 'cluster_property_set', idx));
   const get = (...names: string[]): string | undefined => {
@@ -244,6 +271,7 @@ export function parseCibConfig(root: XmlElement): CibConfig {
   const locations: LocationConstraint[] = [];
   const colocations: ColocationConstraint[] = [];
   const orders: OrderConstraint[] = [];
+  const tickets: TicketConstraint[] = [];
   for (const c0 of child(configuration, 'constraints')?.children ?? []) {
     const c = deref(c0, idx);
     if (c.tag === 'rsc_location') {
@@ -278,6 +306,8 @@ export function parseCibConfig(root: XmlElement): CibConfig {
         symmetrical: c.attrs['symmetrical'] === undefined ? parseOrderKind(c, []) !== 'Serialize' : isTrue(c.attrs['symmetrical']),
         sets,
       });
+    } else if (c.tag === 'rsc_ticket') {
+      tickets.push(parseTicketConstraint(c, idx));
     } else {
       warnings.push(`${describe(c)}: constraint type <${c.tag}> is not supported; ignored`);
     }
@@ -292,7 +322,7 @@ export function parseCibConfig(root: XmlElement): CibConfig {
     validateWith: root.attrs['validate-with'],
     noQuorumPanic: isTrue(root.attrs['no-quorum-panic']),
     executionDate: exec !== undefined && /^\d+$/.test(exec) ? parseInt(exec, 10) : undefined,
-    nodes, resources, locations, colocations, orders,
+    nodes, resources, locations, colocations, orders, tickets, ticketStates: parseTicketStates(root),
     rscDefaults: nvSets(child(configuration, 'rsc_defaults'), 'meta_attributes', idx),
     opDefaults: nvSets(child(configuration, 'op_defaults'), 'meta_attributes', idx),
     warnings,

@@ -32,13 +32,19 @@ function orderVsFence(ws: WorkingSet, stonith: Action): void {
         order(ws, stonith, a, { runnableLeft: true });
       }
     }
+    let impliedStop = false;
     for (const a of rsc.actions) {
       if ((a.task !== 'stop' && a.task !== 'demote') || a.node !== target) continue;
       // The stop would never complete: fencing does it.
       a.pseudo = true;
       a.runnable = true;
       if (needsFencing) order(ws, stonith, a, {});
+      if (a.task === 'stop') impliedStop = true;
     }
+    // The stop of the outermost collective (group or clone) waits for the fencing too.
+    const top = rsc.cloneOf ?? rsc.group;
+    const topStop = impliedStop && needsFencing ? top?.actions.find((a) => a.task === 'stop') : undefined;
+    if (topStop) order(ws, stonith, topStop, {});
   }
 }
 
