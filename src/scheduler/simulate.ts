@@ -45,7 +45,7 @@ export function scheduleWorkingSet(ws: WorkingSet): ScheduleResult {
   const assigner = new Assigner(ws, colocations);
   const scores: string[] = [];
   assigner.assignAll();
-  for (const g of [...ws.groups, ...ws.clones]) scores.push(...(g.assignScores ?? []));
+  for (const g of [...ws.groups, ...ws.clones]) scores.push(...(g.assignScores ?? []), ...(g.promotionScores ?? []));
   for (const r of ws.rscs) {
     for (const n of ws.nodes) {
       const s = r.allowed.get(n.id);

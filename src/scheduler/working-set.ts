@@ -14,6 +14,9 @@ export interface GroupRsc {
   assignScores?: string[];
   /** Set when this is a clone: its instances are the children, placed apart, started in any order. */
   clone?: CloneInfo;
+  /** Promotable clones: instances by promotion priority, highest first, and the "promotion score" lines. */
+  promotionOrder?: Rsc[];
+  promotionScores?: string[];
 }
 
 /** A clone's own settings (clone-max, clone-node-max, globally-unique, interleave). */
@@ -24,6 +27,10 @@ export interface CloneInfo {
   readonly unique: boolean;
   readonly interleave: boolean;
   readonly targetRole?: string;
+  /** Promotable clones: instances may be promoted, at most promotedMax in all and promotedNodeMax per node. */
+  readonly promotable: boolean;
+  readonly promotedMax: number;
+  readonly promotedNodeMax: number;
 }
 
 export interface Action {
@@ -114,6 +121,8 @@ export interface Rsc {
   reschedule: Set<string>;
   /** meta maintenance=true: unmanaged, recurring monitors cancelled. */
   maintenance?: boolean;
+  /** A promotable instance's highest promotion score, before roles are chosen. */
+  promotionPriority?: number;
   /** The agent (class:provider:type) each node's history was recorded with. */
   historyAgent?: Map<string, string>;
 }

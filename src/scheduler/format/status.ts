@@ -42,6 +42,8 @@ export function resourceLine(r: Rsc, indent = '    ', name = r.id): string {
   else if (r.failed && !r.failureIgnored) state = 'FAILED';
   else if (r.startPending && r.pendingTask === 'start' && r.runningOn.length === 1) state = 'Starting';
   else state = r.role === 'Unknown' ? 'Started' : r.role;
+  // A promotable clone's instance that is merely started is its unpromoted role.
+  if (state === 'Started' && r.cloneOf?.clone?.promotable) state = 'Unpromoted';
   // One parenthesis, in crm_mon's order: UNCLEAN, disabled, blocked or unmanaged, failure ignored.
   const flags: string[] = [];
   if (r.runningOn.length === 1 && r.runningOn[0]!.unclean && !r.runningOn[0]!.online) flags.push('UNCLEAN');
@@ -85,6 +87,7 @@ function groupFlags(ws: WorkingSet, id: string): string {
 function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
   const info = cl.clone!;
   const flags: string[] = [];
+  if (info.promotable) flags.push('promotable');
   if (info.unique) flags.push('unique');
   const own = groupFlags(ws, cl.id).replace(/^ \((.*)\)$/, '$1');
   // crm_mon's order: unique, disabled, unmanaged.
@@ -96,15 +99,19 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
     return out;
   }
   const started: NodeInfo[] = [];
+  const promoted: NodeInfo[] = [];
   for (const r of cl.children) {
     if (r.runningOn.length === 0) continue;
-    const healthy = r.runningOn.length === 1 && !r.runningOn[0]!.unclean && r.managed && !r.failed && !r.orphan && !r.startPending && (r.role === 'Started' || r.role === 'Unknown');
-    if (healthy) started.push(r.runningOn[0]!);
+    const plain = r.runningOn.length === 1 && !r.runningOn[0]!.unclean && r.managed && !r.failed && !r.orphan && !r.startPending;
+    if (plain && (r.role === 'Started' || r.role === 'Unknown' || r.role === 'Unpromoted')) started.push(r.runningOn[0]!);
+    else if (plain && r.role === 'Promoted' && info.promotable) promoted.push(r.runningOn[0]!);
     // An anonymous instance goes by its primitive's name.
     else out.push(resourceLine(r, '      ', info.childId));
   }
   const byName = (a: NodeInfo, b: NodeInfo): number => ws.nodes.indexOf(a) - ws.nodes.indexOf(b);
-  if (started.length) out.push(`      * Started: [ ${[...new Set(started)].sort(byName).map((n) => n.uname).join(' ')} ]`);
+  const list = (ns: NodeInfo[]): string => [...new Set(ns)].sort(byName).map((n) => n.uname).join(' ');
+  if (promoted.length) out.push(`      * Promoted: [ ${list(promoted)} ]`);
+  if (started.length) out.push(`      * ${info.promotable ? 'Unpromoted' : 'Started'}: [ ${list(started)} ]`);
   const active = cl.children.filter((r) => r.runningOn.length > 0).length;
   if (active < cl.children.length) {
     const stopped = ws.nodes.filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));

@@ -47,7 +47,11 @@ export function summarizeResource(rsc: Rsc): string[] {
     if (!next) return [];
     const reload = find(rsc, 'reload-agent', next);
     if ((!start || start.optional) && reload && !reload.optional && reload.runnable) return [item('Reload', rsc, current, next, reload)];
-    if (!start || start.optional) return [];
+    if (!start || start.optional) {
+      const promote = find(rsc, 'promote', next), demote = find(rsc, 'demote', next);
+      if (promote && demote && !promote.optional && !demote.optional) return [item('Re-promote', rsc, current, next, promote, demote)];
+      return [];
+    }
     if (!start.runnable) {
       out.push(item('Stop', rsc, current, undefined, stop ?? start, stop?.reason ? stop : start));
     } else if (moving && current) {
@@ -69,6 +73,14 @@ export function summarizeResource(rsc: Rsc): string[] {
     out.push(item('Recover', rsc, current, next, stop, start));
   } else if (moving) {
     out.push(item('Move', rsc, current, next, stop!));
+  } else if (stop && !stop.optional && rsc.role !== 'Stopped') {
+    out.push(item('Restart', rsc, current, next, start ?? stop));
+  } else if (rsc.role === 'Promoted' && current) {
+    const demote = find(rsc, 'demote', next ?? current) ?? find(rsc, 'demote', undefined);
+    if (demote) out.push(item('Demote', rsc, current, next, demote));
+  } else if (rsc.nextRole === 'Promoted' && next) {
+    const promote = find(rsc, 'promote', next);
+    if (promote) out.push(item('Promote', rsc, current, next, promote));
   } else if (start && !start.optional) {
     out.push(item('Start', rsc, current, next, start));
   }

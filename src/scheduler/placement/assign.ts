@@ -6,6 +6,7 @@ import { failCount } from '../status/unpack.js';
 import { effectiveNoQuorumPolicy, type Rsc, type WorkingSet } from '../working-set.js';
 import type { Colocation } from './colocation.js';
 import { evalRule, ruleScore } from './rules.js';
+import { addPromotionScores, setInstanceRoles } from './promotable.js';
 
 export function nodeAvailable(n: NodeInfo): boolean {
   return n.online && !n.shutdown && !n.unclean && !n.standby && !n.maintenance;
@@ -157,6 +158,7 @@ export class Assigner {
     }
     const cl = rsc.cloneOf;
     if (cl && !cl.assignScores) {
+      if (cl.clone!.promotable) addPromotionScores(ws, cl);
       // Instances already running keep their nodes first; the rest fill the free ones.
       const line = (id: string, m: Map<string, number>): string[] => ws.nodes.filter((n) => m.has(n.id))
         .map((n) => `pcmk__clone_allocate: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
@@ -174,6 +176,9 @@ export class Assigner {
           if (c.allowed.has(n.id) && cl.children.filter((o) => o !== c && o.allocatedTo === n).length >= cl.clone!.nodeMax) c.allowed.set(n.id, -INFINITY);
         }
         this.assign(c);
+      }
+      if (cl.clone!.promotable) {
+        setInstanceRoles(ws, cl, { thisWith: (r) => this.thisWith.get(r) ?? [], withThis: () => [] });
       }
     }
     if (!rsc.provisional) return rsc.allocatedTo;

@@ -18,9 +18,9 @@ function primitivesOf(config: CibConfig): Member[] {
   for (const r of config.resources) {
     if (r.kind === 'primitive') out.push({ def: r });
     else if (r.kind === 'group') for (const c of r.children) out.push({ def: c, groupId: r.id, groupMeta: r.meta });
-    else if (r.kind === 'clone' && !r.promotable && r.child.kind === 'primitive') {
+    else if (r.kind === 'clone' && r.child.kind === 'primitive') {
       // Instances child:0 .. child:N-1; the clone's meta attributes apply to each of them.
-      const info = cloneInfo(config, r.meta, r.child.id);
+      const info = cloneInfo(config, r.meta, r.child.id, r.promotable);
       for (let i = 0; i < info.max; i++) {
         out.push({ def: { ...r.child, id: `${r.child.id}:${i}` }, groupMeta: r.meta, cloneId: r.id, clone: info });
       }
@@ -29,7 +29,7 @@ function primitivesOf(config: CibConfig): Member[] {
   return out;
 }
 
-function cloneInfo(config: CibConfig, meta: Readonly<Record<string, string>>, childId: string): CloneInfo {
+function cloneInfo(config: CibConfig, meta: Readonly<Record<string, string>>, childId: string, promotable: boolean): CloneInfo {
   const int = (v: string | undefined, d: number): number => {
     const n = v === undefined ? NaN : parseInt(v, 10);
     return Number.isFinite(n) && n >= 0 ? n : d;
@@ -38,7 +38,9 @@ function cloneInfo(config: CibConfig, meta: Readonly<Record<string, string>>, ch
   return {
     childId, max, nodeMax: int(meta['clone-node-max'] ?? meta['clone_node_max'], 1),
     unique: isTrue(meta['globally-unique'] ?? 'false'), interleave: isTrue(meta['interleave'] ?? 'false'),
-    targetRole: meta['target-role'],
+    targetRole: meta['target-role'], promotable,
+    promotedMax: int(meta['promoted-max'] ?? meta['master-max'] ?? meta['master_max'], 1),
+    promotedNodeMax: int(meta['promoted-node-max'] ?? meta['master-node-max'] ?? meta['master_node_max'], 1),
   };
 }
 
@@ -62,7 +64,8 @@ function cloneInstanceFor(ws: WorkingSet, node: NodeInfo, rscId: string, ops: Op
   return insts.find(fresh);
 }
 
-function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: boolean, groupMeta?: Readonly<Record<string, string>>, inClone = false): Rsc {
+function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: boolean, groupMeta?: Readonly<Record<string, string>>, inClone = false,
+  promotable = false): Rsc {
   // A member's own meta attributes win over its group's, which win over rsc_defaults.
   const meta = flattenSets(config.rscDefaults, { ...(groupMeta ?? {}), ...def.meta });
   const opts = config.options;
@@ -79,6 +82,8 @@ function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: bo
     const t = tr.toLowerCase();
     // Unpromoted/Promoted only mean something inside a promotable clone.
     if (t === 'stopped') targetRole = 'Stopped';
+    else if (promotable && (t === 'unpromoted' || t === 'slave')) targetRole = 'Unpromoted';
+    else if (promotable && (t === 'promoted' || t === 'master')) targetRole = 'Promoted';
   }
   return {
     def, id: def.id, index, priority: parseScore(meta['priority']) ?? 0, stickiness: stick,
@@ -535,7 +540,7 @@ export interface UnpackOptions {
 
 export function unpack(config: CibConfig, states: NodeStateRecord[], opts: UnpackOptions): WorkingSet {
   const prims = primitivesOf(config);
-  const rscs = prims.map((p, i) => makeRsc(config, p.def, i, false, p.groupMeta, p.cloneId !== undefined));
+  const rscs = prims.map((p, i) => makeRsc(config, p.def, i, false, p.groupMeta, p.cloneId !== undefined, p.clone?.promotable));
   const groups: GroupRsc[] = [];
   prims.forEach((p, i) => {
     if (!p.groupId) return;

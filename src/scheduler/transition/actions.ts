@@ -3,6 +3,7 @@
 import { nodeAvailable } from '../placement/assign.js';
 import type { Colocation } from '../placement/colocation.js';
 import type { NodeInfo } from '../status/model.js';
+import { createPromotableInstanceActions, orderPromotable } from './promotable.js';
 import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 
 function rank(r: string): number {
@@ -51,6 +52,10 @@ export function createGroupActions(ws: WorkingSet, g: GroupRsc): void {
 }
 
 export function createResourceActions(ws: WorkingSet, rsc: Rsc): void {
+  if (rsc.cloneOf?.clone?.promotable) {
+    createPromotableInstanceActions(ws, rsc);
+    return;
+  }
   if (rsc.nextRole === 'Unknown') rsc.nextRole = rsc.allocatedTo ? 'Started' : 'Stopped';
   const current = rsc.runningOn[0];
   let needStop = false;
@@ -238,6 +243,7 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
         order(ws, p, cStop, {});
       }
     }
+    if (cl.clone!.promotable) orderPromotable(ws, cl);
   }
   // A mandatory anti-colocation: the primary starts on a node only once the
   // dependent is known not to be running there.

@@ -1,0 +1,234 @@
+// Promotable clones: promotion scores and the choice of which instances are
+// promoted (Pacemaker's pcmk__add_promotion_scores / pcmk__set_instance_roles).
+import { INFINITY, addScores, formatScore, parseScore } from '../score.js';
+import type { NodeInfo } from '../status/model.js';
+import { effectiveNoQuorumPolicy, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
+import type { Colocation } from './colocation.js';
+import { evalRule, ruleScore } from './rules.js';
+
+function nodeAvailable(n: NodeInfo): boolean {
+  return n.online && !n.shutdown && !n.unclean && !n.standby && !n.maintenance;
+}
+
+function isAllowed(rsc: Rsc, node: NodeInfo): boolean {
+  const w = rsc.allowed.get(node.id);
+  return w !== undefined && w >= 0;
+}
+
+/** Whether an instance's promotion score counts on a node (promotion_score_applies). */
+function promotionScoreApplies(cl: GroupRsc, rsc: Rsc, node: NodeInfo): boolean {
+  if (!cl.clone!.unique) {
+    const active = cl.children.find((c) => c.runningOn.includes(node));
+    if (active === rsc) return isAllowed(rsc, node);
+    // With no instance active there, a probe of any instance is enough.
+    if (!active && cl.children.some((c) => c.knownOn.has(node.id))) return isAllowed(rsc, node);
+  }
+  // Nothing known anywhere (cluster start-up): every instance's score counts.
+  if (rsc.runningOn.length === 0 && rsc.knownOn.size === 0) return isAllowed(rsc, node);
+  if (rsc.knownOn.has(node.id) || rsc.runningOn.includes(node)) return isAllowed(rsc, node);
+  return false;
+}
+
+/** The node attribute crm_attribute --promotion sets: master-<name>. */
+function promotionAttr(node: NodeInfo, name: string): string | undefined {
+  return node.attrs.get(`master-${name}`);
+}
+
+/** An instance's promotion score on a node; undefined when no score is set. */
+export function promotionScore(cl: GroupRsc, rsc: Rsc, node: NodeInfo): number | undefined {
+  if (!promotionScoreApplies(cl, rsc, node)) return 0;
+  // The name the history was recorded under is the name the agent set the score for.
+  let value = promotionAttr(node, rsc.cloneName ?? rsc.id);
+  if (value === undefined && !cl.clone!.unique) {
+    const base = cl.clone!.childId;
+    if (base !== rsc.id) value = promotionAttr(node, base);
+  }
+  if (value === undefined) return undefined;
+  return parseScore(value) ?? 0;
+}
+
+/** Before instances are placed: positive promotion scores raise their node scores. */
+export function addPromotionScores(ws: WorkingSet, cl: GroupRsc): void {
+  for (const c of cl.children) {
+    let priority = c.promotionPriority ?? 0;
+    for (const node of ws.nodes) {
+      const w = c.allowed.get(node.id);
+      if (w === undefined || !node.online || node.unclean || node.shutdown || node.standby || node.maintenance) continue;
+      const score = promotionScore(cl, c, node) ?? 0;
+      if (score > 0) {
+        const nw = addScores(w, score);
+        if (nw !== w) {
+          c.allowed.set(node.id, nw);
+          c.scoreLog.push({ node: node.uname, delta: score, why: 'promotion score' });
+        }
+      }
+      if (score > priority) priority = score;
+    }
+    c.promotionPriority = priority;
+  }
+}
+
+/** Nodes where a role-limited location constraint on the instance or its clone applies, with the score. */
+function promotedLocationScores(ws: WorkingSet, cl: GroupRsc, rsc: Rsc, node: NodeInfo): number[] {
+  const out: number[] = [];
+  for (const loc of ws.config.locations) {
+    if (loc.rsc !== cl.id && loc.rsc !== rsc.id) continue;
+    if (loc.node !== undefined) {
+      if (loc.role !== 'Promoted' || loc.score === undefined) continue;
+      if (loc.node === node.uname || loc.node === node.id) out.push(loc.score);
+      continue;
+    }
+    for (const rule of loc.rules) {
+      if ((rule.role ?? loc.role) !== 'Promoted') continue;
+      if (!evalRule(rule, node.attrs, ws.now)) continue;
+      const s = ruleScore(rule, node.attrs);
+      if (s !== undefined) out.push(s);
+    }
+  }
+  return out;
+}
+
+export interface RoleContext {
+  /** Colocations where the instance (or its clone) is the dependent. */
+  readonly thisWith: (rsc: Rsc) => readonly Colocation[];
+  /** Colocations where the clone is the primary. */
+  readonly withThis: (cl: GroupRsc) => readonly Colocation[];
+}
+
+/** Chooses the instances to promote, sets every instance's next role, and records the promotion scores. */
+export function setInstanceRoles(ws: WorkingSet, cl: GroupRsc, ctx: RoleContext): void {
+  const info = cl.clone!;
+  const priority = new Map<Rsc, number>();
+  const sortIndex = new Map<Rsc, number>();
+  for (const c of cl.children) {
+    if (c.role === 'Started') c.role = 'Unpromoted';
+    sortIndex.set(c, 0);
+    priority.set(c, c.promotionPriority ?? 0);
+    const chosen = c.allocatedTo;
+    if (!chosen) continue;
+    let p: number;
+    switch (c.nextRole) {
+      case 'Started': case 'Unknown': {
+        const s = promotionScore(cl, c, chosen);
+        p = s === undefined ? -1 : s;
+        break;
+      }
+      case 'Unpromoted': case 'Stopped': p = -INFINITY; break;
+      default: p = priority.get(c)!;
+    }
+    for (const s of promotedLocationScores(ws, cl, c, chosen)) p = addScores(p, s);
+    // Role-limited colocations of the instance with other resources.
+    for (const col of ctx.thisWith(c)) {
+      if (col.dependentRole !== 'Promoted' && col.dependentRole !== undefined) continue;
+      p = applyColocToPriority(c, chosen, col, p);
+    }
+    priority.set(c, p);
+    sortIndex.set(c, c.nextRole === 'Promoted' ? INFINITY : p);
+  }
+
+  // Instances' priorities add up per node, together with the clone's own node scores.
+  const nodeScore = new Map<string, number>(cl.allowed);
+  for (const c of cl.children) {
+    const si = sortIndex.get(c)!;
+    if (si < 0 || !c.allocatedTo) continue;
+    nodeScore.set(c.allocatedTo.id, addScores(si, nodeScore.get(c.allocatedTo.id) ?? 0));
+  }
+  for (const col of ctx.withThis(cl)) applyColocToClone(ws, col, nodeScore);
+  for (const c of cl.children) {
+    if (!c.managed && c.nextRole === 'Promoted') sortIndex.set(c, INFINITY);
+    else if (c.allocatedTo && sortIndex.get(c)! >= 0) sortIndex.set(c, nodeScore.get(c.allocatedTo.id) ?? 0);
+  }
+
+  const order = [...cl.children].sort((a, b) => {
+    const d = sortIndex.get(b)! - sortIndex.get(a)!;
+    if (d !== 0) return d;
+    const r = roleRank(b.role) - roleRank(a.role);
+    if (r !== 0) return r;
+    return compareInstances(a, b);
+  });
+  cl.promotionOrder = order;
+
+  const promotedOn = new Map<string, number>();
+  let promoted = 0;
+  const lines: string[] = [];
+  for (const c of order) {
+    const si = sortIndex.get(c)!;
+    lines.push(`${c.id} promotion score on ${c.allocatedTo ? c.allocatedTo.uname : 'none'}: ${formatScore(si)}`);
+    let chosen: NodeInfo | undefined;
+    if (si >= 0 && (promoted < info.promotedMax || !c.managed)) chosen = nodeToPromoteOn(cl, c, priority.get(c)!, promotedOn);
+    if (!chosen) {
+      c.nextRole = c.allocatedTo ? 'Unpromoted' : 'Stopped';
+      continue;
+    }
+    if (c.role !== 'Promoted' && !ws.haveQuorum && effectiveNoQuorumPolicy(ws) === 'freeze') {
+      c.nextRole = c.allocatedTo ? 'Unpromoted' : 'Stopped';
+      continue;
+    }
+    promotedOn.set(chosen.id, (promotedOn.get(chosen.id) ?? 0) + 1);
+    if (c.nextRole === 'Unknown' || c.nextRole === 'Started') c.nextRole = 'Promoted';
+    promoted++;
+  }
+  cl.promotionScores = lines;
+}
+
+function nodeToPromoteOn(cl: GroupRsc, c: Rsc, priority: number, promotedOn: Map<string, number>): NodeInfo | undefined {
+  const node = c.allocatedTo;
+  if (!node) return undefined;
+  if (!c.managed) {
+    if (c.role !== 'Promoted') return undefined;
+  } else if (priority < 0) {
+    return undefined;
+  } else if (!nodeAvailable(node)) {
+    return undefined;
+  }
+  if (!cl.allowed.has(node.id)) return undefined;
+  if ((promotedOn.get(node.id) ?? 0) >= cl.clone!.promotedNodeMax && c.managed) return undefined;
+  return node;
+}
+
+/** A colocation of the instance (dependent, promoted role) with a placed primary changes its promotion priority. */
+function applyColocToPriority(c: Rsc, chosen: NodeInfo, col: Colocation, p: number): number {
+  const pri = col.primary;
+  if (col.primaryRole !== undefined && col.primaryRole !== pri.nextRole) return p;
+  const where = pri.allocatedTo;
+  const attr = col.nodeAttribute;
+  if (where && where.attrs.get(attr) === chosen.attrs.get(attr)) return addScores(p, col.score);
+  if (col.score >= INFINITY) return -INFINITY;
+  void c;
+  return p;
+}
+
+/** A colocation with the clone's promoted role: the dependent's placement counts where instances are promoted. */
+function applyColocToClone(ws: WorkingSet, col: Colocation, nodeScore: Map<string, number>): void {
+  if (col.primaryRole !== 'Promoted' || !col.influence) return;
+  const dep = col.dependent;
+  const factor = Math.fround(col.score / INFINITY);
+  for (const [id, w] of nodeScore) {
+    const n = ws.nodes.find((x) => x.id === id)!;
+    const attr = col.nodeAttribute;
+    let best = -INFINITY;
+    for (const [did, dw] of dep.allowed) {
+      const dn = ws.nodes.find((x) => x.id === did)!;
+      if (dn.attrs.get(attr) === n.attrs.get(attr) && nodeAvailable(dn) && dw > best) best = dw;
+    }
+    // Only the dependent's non-negative preferences count, for nodes where it can be active.
+    if (best < 0) continue;
+    const wf = Math.fround(factor * best);
+    let weight = Math.trunc(wf < 0 ? wf - 0.5 : wf + 0.5);
+    if (weight === 0 && best !== 0) weight = factor > 0 ? 1 : factor < 0 ? -1 : 0;
+    nodeScore.set(id, addScores(w, weight));
+  }
+}
+
+function roleRank(r: string): number {
+  return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
+}
+
+/** Pacemaker's normal instance order: active before inactive, then by instance number. */
+function compareInstances(a: Rsc, b: Rsc): number {
+  const aa = a.runningOn.length > 0 ? 1 : 0, ba = b.runningOn.length > 0 ? 1 : 0;
+  if (aa !== ba) return ba - aa;
+  return a.index - b.index;
+}
+
+export { INFINITY };

@@ -1,0 +1,193 @@
+// Actions of promotable clone instances (start, promote, demote, stop along
+// Pacemaker's role matrix), the clone's promote/demote pseudo actions, and
+// their orderings.
+import type { Role } from '../cib/model.js';
+import type { NodeInfo } from '../status/model.js';
+import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
+
+function rank(r: Role): number {
+  return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
+}
+
+/** The next role on the way from a role to a goal (Pacemaker's rsc_state_matrix). */
+function nextStep(from: Role, to: Role): Role {
+  switch (from) {
+    case 'Unknown': return to === 'Unknown' ? 'Unknown' : 'Stopped';
+    case 'Stopped': return to === 'Unknown' || to === 'Stopped' ? 'Stopped' : to === 'Started' ? 'Started' : 'Unpromoted';
+    case 'Started': return to === 'Unknown' || to === 'Stopped' ? 'Stopped' : to;
+    case 'Unpromoted': return to === 'Unknown' || to === 'Stopped' || to === 'Started' ? 'Stopped' : to;
+    case 'Promoted': return to === 'Unknown' ? 'Stopped' : to === 'Promoted' ? 'Promoted' : 'Unpromoted';
+  }
+}
+
+function stop(ws: WorkingSet, rsc: Rsc, optional: boolean): void {
+  for (const node of rsc.runningOn) {
+    const s = customAction(ws, rsc, 'stop', node, optional);
+    if (!rsc.allocatedTo) s.reason ??= 'node availability';
+    if (!rsc.managed) s.runnable = false;
+  }
+}
+
+function demote(ws: WorkingSet, rsc: Rsc, optional: boolean): void {
+  for (const node of rsc.runningOn) {
+    const d = customAction(ws, rsc, 'demote', node, optional);
+    if (!rsc.managed) d.runnable = false;
+  }
+}
+
+function start(ws: WorkingSet, rsc: Rsc, node: NodeInfo | undefined, optional: boolean): void {
+  if (!node) return;
+  const s = customAction(ws, rsc, 'start', node, true);
+  if (!rsc.managed) s.runnable = false;
+  if (s.runnable && !optional) s.optional = false;
+}
+
+function promote(ws: WorkingSet, rsc: Rsc, node: NodeInfo | undefined, optional: boolean): void {
+  if (!node) return;
+  // A promotion cannot happen where the start cannot.
+  const startable = rsc.actions.filter((a) => a.task === 'start' && a.node === node).every((a) => a.runnable);
+  if (startable) {
+    const p = customAction(ws, rsc, 'promote', node, optional);
+    if (!rsc.managed) p.runnable = false;
+  } else {
+    for (const p of rsc.actions.filter((a) => a.task === 'promote' && a.node === node)) p.runnable = false;
+  }
+}
+
+/** Carries out one step of the role matrix. */
+function step(ws: WorkingSet, rsc: Rsc, from: Role, to: Role, node: NodeInfo | undefined, optional: boolean): void {
+  if (from === to) return;
+  if (to === 'Stopped') stop(ws, rsc, optional);
+  else if (from === 'Promoted') demote(ws, rsc, optional);
+  else if (to === 'Promoted') promote(ws, rsc, node, optional);
+  else if (from === 'Stopped') start(ws, rsc, node, optional);
+  else if (from === 'Unpromoted' && to === 'Started') stop(ws, rsc, optional);
+}
+
+/** Actions taking a promotable instance from its current role and node to its next ones. */
+export function createPromotableInstanceActions(ws: WorkingSet, rsc: Rsc): void {
+  if (rsc.nextRole === 'Unknown') rsc.nextRole = rsc.allocatedTo ? 'Unpromoted' : 'Stopped';
+  const current = rsc.runningOn[0];
+  const chosen = rsc.allocatedTo;
+  let needStop = false;
+  let needPromote = false;
+  if (rsc.runningOn.length > 1 && (rsc.multipleActive === 'stop_start' || rsc.multipleActive === 'stop_unexpected')) needStop = true;
+  if (current && chosen && current !== chosen) {
+    needStop = true;
+  } else if (rsc.failed) {
+    if (rsc.stopNeeded) needStop = true;
+    else if (rsc.nextRole === 'Promoted') needPromote = true;
+  } else if (rsc.blocked) {
+    needStop = true;
+  } else if (rank(rsc.role) > rank('Started') && current && chosen) {
+    // A promoted or unpromoted instance whose start is required is restarted.
+    const s = customAction(ws, rsc, 'start', chosen, true);
+    if (!s.optional) needStop = true;
+  }
+  const stays = current !== undefined && chosen === current && rank(rsc.nextRole) >= rank('Started');
+  if (!stays || needStop) for (const a of rsc.actions) if (a.task === 'reload-agent') a.optional = true;
+  if (rsc.startPending && chosen && chosen === current && !needStop) customAction(ws, rsc, 'start', chosen, false);
+
+  // Down to stopped (optionally), back up to the current role, then on to the next one.
+  let role = rsc.role;
+  while (role !== 'Stopped') {
+    const next = nextStep(role, 'Stopped');
+    step(ws, rsc, role, next, current, !needStop);
+    role = next;
+  }
+  while (rank(rsc.role) <= rank(rsc.nextRole) && role !== rsc.role && !rsc.blocked) {
+    const next = nextStep(role, rsc.role);
+    const required = needStop || (next === 'Promoted' && needPromote);
+    step(ws, rsc, role, next, chosen, !required);
+    role = next;
+  }
+  role = rsc.role;
+  while (role !== rsc.nextRole) {
+    const next = nextStep(role, rsc.nextRole);
+    step(ws, rsc, role, next, chosen, false);
+    role = next;
+  }
+  createRoleRecurring(ws, rsc);
+}
+
+/** Recurring monitors for the role the instance will have; an active monitor of another role is cancelled. */
+function createRoleRecurring(ws: WorkingSet, rsc: Rsc): void {
+  if (rsc.blocked) return;
+  const node = rsc.allocatedTo;
+  if (node?.maintenance) return;
+  let startAction: Action | undefined;
+  if (node && (rsc.nextRole !== 'Stopped' || !rsc.managed)) {
+    startAction = customAction(ws, rsc, 'start', node, true);
+    if (!rsc.managed) startAction.runnable = false;
+  }
+  for (const op of rsc.ops) {
+    if (op.intervalMs <= 0 || !op.enabled) continue;
+    if (op.name !== 'monitor' && op.name !== 'status') continue;
+    if (op.role === 'Stopped') continue;
+    if (rsc.nextRole === 'Stopped' || !node) continue;
+    const key = opKey(rsc.id, op.name, op.intervalMs);
+    const active = rsc.actions.some((a) => a.key === key && a.node === node);
+    const optional = startAction !== undefined && startAction.optional && active && !rsc.reschedule.has(`${node.id}:${key}`);
+    const opRole = op.role === 'Started' ? undefined : op.role;
+    const matches = opRole !== undefined ? opRole === rsc.nextRole : rsc.nextRole !== 'Promoted';
+    if (!matches) {
+      if (optional) {
+        // Running in the old role: cancelled before the role changes.
+        const cancel = customAction(ws, rsc, 'cancel', node, false, { intervalMs: op.intervalMs, key: `cancel-${key}`, label: `cancel=${op.intervalMs}` });
+        cancel.expectedRc = 0;
+        const afterTask = rsc.role === 'Promoted' ? 'demote' : rsc.nextRole === 'Promoted' ? 'promote' : undefined;
+        if (afterTask) for (const a of rsc.actions.filter((x) => x.task === afterTask)) order(ws, cancel, a, { runnableLeft: true });
+      }
+      continue;
+    }
+    const mon = customAction(ws, rsc, op.name, node, optional, { intervalMs: op.intervalMs });
+    if (rsc.nextRole === 'Promoted') mon.expectedRc = 8;
+    if (startAction && !startAction.runnable) mon.runnable = false;
+    else if (!node.online || node.unclean) mon.runnable = false;
+    if (rsc.managed) {
+      for (const s of rsc.actions.filter((a) => a.task === 'start')) order(ws, s, mon, { impliesThen: true, runnableLeft: true });
+      const roleTask = rsc.nextRole === 'Promoted' ? 'promote' : rsc.role === 'Promoted' ? 'demote' : undefined;
+      if (roleTask) for (const a of rsc.actions.filter((x) => x.task === roleTask)) order(ws, a, mon, { runnableLeft: true });
+    }
+  }
+}
+
+/** Whether any instance has a required promote or demote. */
+function changing(cl: GroupRsc, task: string): boolean {
+  return cl.children.some((c) => c.actions.some((a) => a.task === task && !a.optional));
+}
+
+/**
+ * The clone's promote/promoted/demote/demoted pseudo actions and the orderings
+ * between them, the instances and the clone's start/stop pseudo actions.
+ */
+export function orderPromotable(ws: WorkingSet, cl: GroupRsc): void {
+  const promoting = changing(cl, 'promote'), demoting = changing(cl, 'demote');
+  const pseudo = (task: string, optional: boolean): Action => customAction(ws, undefined, task, undefined, optional, { group: cl, pseudo: true });
+  const cPromote = pseudo('promote', !promoting), cPromoted = pseudo('promoted', !promoting);
+  const cDemote = pseudo('demote', !demoting), cDemoted = pseudo('demoted', !demoting);
+  const ca = (task: string): Action => cl.actions.find((a) => a.task === task)!;
+  const cStart = ca('start'), cRunning = ca('running'), cStop = ca('stop'), cStopped = ca('stopped');
+  // Restarts of the whole clone: promotions wait for stops, starts and demotions.
+  order(ws, cStopped, cPromote, {});
+  order(ws, cDemoted, cStop, {});
+  order(ws, cDemoted, cStart, {});
+  order(ws, cDemoted, cPromote, {});
+  order(ws, cRunning, cPromote, { runnableLeft: true });
+  order(ws, cDemote, cDemoted, {});
+  for (const c of cl.children) {
+    const tasks = (t: string): Action[] => c.actions.filter((a) => a.task === t && a.intervalMs === 0);
+    for (const d of tasks('demote')) for (const p of tasks('promote')) order(ws, d, p, {});
+    for (const p of tasks('promote')) {
+      order(ws, cPromote, p, { runnableLeft: true });
+      order(ws, p, cPromoted, {});
+    }
+    for (const d of tasks('demote')) {
+      order(ws, cDemote, d, {});
+      order(ws, d, cDemoted, {});
+    }
+    // Within an instance: started before promoted, demoted before stopped.
+    for (const s of tasks('start')) for (const p of tasks('promote')) order(ws, s, p, { runnableLeft: true });
+    for (const d of tasks('demote')) for (const s of tasks('stop')) order(ws, d, s, { impliesFirst: c.role === 'Promoted' });
+  }
+}
