@@ -39,7 +39,7 @@ function agent(r: Rsc): string {
 export function resourceLine(r: Rsc, indent = '    ', name = r.id): string {
   let state: string;
   if (r.runningOn.length === 0) state = 'Stopped';
-  else if (r.failed && !r.failureIgnored) state = 'FAILED';
+  else if (r.failed && !r.failureIgnored) state = r.role === 'Promoted' ? 'FAILED Promoted' : 'FAILED';
   else if (r.startPending && r.pendingTask === 'start' && r.runningOn.length === 1) state = 'Starting';
   else state = r.role === 'Unknown' ? 'Started' : r.role;
   // A promotable clone's instance that is merely started is its unpromoted role.
