@@ -26,6 +26,8 @@ export interface CloneInfo {
   readonly nodeMax: number;
   readonly unique: boolean;
   readonly interleave: boolean;
+  /** clone-min: how many instances must be runnable before orders after the clone may go ahead (0 = all). */
+  readonly min: number;
   readonly targetRole?: string;
   /** Promotable clones: instances may be promoted, at most promotedMax in all and promotedNodeMax per node. */
   readonly promotable: boolean;
@@ -54,6 +56,10 @@ export interface Action {
   fenceAction?: string;
   /** A "one-or-more" pseudo action: runnable when any action ordered before it is. */
   requiresAny?: boolean;
+  /** How many "first" actions of a requiresAny action must be runnable (clone-min); default 1. */
+  requiredRunnable?: number;
+  /** In the graph even when optional (a required action is ordered before or after it). */
+  printAlways?: boolean;
   fenceTarget?: NodeInfo;
 }
 
@@ -68,6 +74,14 @@ export interface Ordering {
   readonly asymmetric: boolean;
   /** A required "then" makes a pseudo "first" required (one-or-more sets). */
   readonly requiredThenFirst: boolean;
+  /** A runnable required "first" puts "then" in the graph without making it required. */
+  readonly impliesThenPrinted?: boolean;
+  /** Counts toward a requiresAny "then" (one instance of a clone-min set). */
+  readonly oneOrMore?: boolean;
+  /** Flags only, no graph edge: a clone-level order applied to an instance's action while that is runnable. */
+  readonly instanceOnly?: boolean;
+  /** Graph edge only, no flags: an interleaved clone-level order (its instances are paired instead). */
+  readonly graphOnly?: boolean;
 }
 
 export interface Rsc {
@@ -234,6 +248,8 @@ export function order(ws: WorkingSet, first: Action, then: Action, flags: Partia
   ws.orderings.push({
     first, then, impliesThen: flags.impliesThen ?? false, impliesFirst: flags.impliesFirst ?? false,
     runnableLeft: flags.runnableLeft ?? false, restart: flags.restart ?? false, asymmetric: flags.asymmetric ?? false, requiredThenFirst: flags.requiredThenFirst ?? false,
+    ...(flags.impliesThenPrinted ? { impliesThenPrinted: true } : {}), ...(flags.oneOrMore ? { oneOrMore: true } : {}),
+    ...(flags.instanceOnly ? { instanceOnly: true } : {}), ...(flags.graphOnly ? { graphOnly: true } : {}),
   });
 }
 

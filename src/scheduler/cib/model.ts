@@ -141,6 +141,8 @@ export interface OrderConstraint {
   readonly kind: OrderKind;
   readonly symmetrical: boolean;
   readonly sets: readonly ResourceSet[];
+  /** require-all="false" on a simple order: one instance of a "first" clone is enough (like clone-min=1). */
+  readonly requireAll?: boolean;
 }
 
 export type TicketLossPolicy = 'stop' | 'demote' | 'fence' | 'freeze';

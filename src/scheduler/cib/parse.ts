@@ -305,6 +305,7 @@ export function parseCibConfig(root: XmlElement): CibConfig {
         kind: parseOrderKind(c, warnings),
         symmetrical: c.attrs['symmetrical'] === undefined ? parseOrderKind(c, []) !== 'Serialize' : isTrue(c.attrs['symmetrical']),
         sets,
+        ...(c.attrs['require-all'] !== undefined ? { requireAll: isTrue(c.attrs['require-all']) } : {}),
       });
     } else if (c.tag === 'rsc_ticket') {
       tickets.push(parseTicketConstraint(c, idx));

@@ -5,6 +5,7 @@ import type { Colocation } from '../placement/colocation.js';
 import type { NodeInfo } from '../status/model.js';
 import { createPromotableInstanceActions, orderPromotable } from './promotable.js';
 import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
+import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, minimumFirstInstances, orderIntoClone } from './clone-order.js';
 
 function rank(r: string): number {
   return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
@@ -224,10 +225,11 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
   for (const cl of ws.clones) {
     const ca = (task: string): Action => customAction(ws, undefined, task, undefined, true, { group: cl, pseudo: true });
     const [cStart, cRunning, cStop, cStopped] = [ca('start'), ca('running'), ca('stop'), ca('stopped')];
-    // "running" and "stopped" happen once any instance got there.
-    cRunning.requiresAny = true;
-    cStopped.requiresAny = true;
+    // Their flags follow the instances' (applyCloneSummaries, during propagation).
+    initCloneRunning(cl, cRunning);
     order(ws, cStopped, cStart, {});
+    order(ws, cStart, cRunning, { runnableLeft: true });
+    order(ws, cStop, cStopped, { runnableLeft: true });
     for (const c of cl.children) {
       for (const st of c.actions.filter((a) => a.task === 'start')) {
         order(ws, cStart, st, { runnableLeft: true, requiredThenFirst: true });
@@ -257,10 +259,12 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
   for (const g of ws.groups) byId.set(g.id, g);
   for (const c of ws.clones) byId.set(c.id, c);
   const inverse = (t: string): string => (t === 'start' ? 'stop' : t === 'stop' ? 'start' : t === 'promote' ? 'demote' : t === 'demote' ? 'promote' : t);
-  const pairs: { first: string; then: string; fa: string; ta: string; kind: string; sym: boolean }[] = [];
+  const pairs: { first: string; then: string; fa: string; ta: string; kind: string; sym: boolean; id?: string; requireAll?: boolean }[] = [];
   for (const o of ws.config.orders) {
     if (o.sets.length === 0) {
-      if (o.first !== undefined && o.then !== undefined) pairs.push({ first: o.first, then: o.then, fa: o.firstAction, ta: o.thenAction, kind: o.kind, sym: o.symmetrical });
+      if (o.first !== undefined && o.then !== undefined) {
+        pairs.push({ first: o.first, then: o.then, fa: o.firstAction, ta: o.thenAction, kind: o.kind, sym: o.symmetrical, id: o.id, requireAll: o.requireAll });
+      }
       continue;
     }
     for (const set of o.sets) {
@@ -301,9 +305,15 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
     if (!isGroup(f) && !isGroup(t) && f.group && f.group === t.group) continue;
     const mandatory = p.kind === 'Mandatory';
     const runnableLeft = p.fa === 'start' || p.fa === 'promote';
-    if (!mandatory) link(ws, f, p.fa, t, p.ta, {});
-    else if (!p.sym) link(ws, f, p.fa, t, p.ta, { asymmetric: true });
-    else link(ws, f, p.fa, t, p.ta, { impliesThen: true, runnableLeft });
+    const flags = !mandatory ? {} : !p.sym ? { asymmetric: true } : { impliesThen: true, runnableLeft };
+    const min = p.id !== undefined ? minimumFirstInstances(f, p.requireAll) : 0;
+    if (min > 0 && isGroup(f)) {
+      // clone-min: "then" waits until enough instances can do the "first" action.
+      const pseudo = cloneMinPseudo(ws, p.id!, f, p.fa, min);
+      const thenFlags = { ...flags, runnableLeft: true };
+      if (isGroup(t) && t.clone) orderIntoClone(ws, undefined, [pseudo], t, p.ta, thenFlags);
+      else for (const b of t.actions.filter((a) => a.task === p.ta && a.intervalMs === 0)) order(ws, pseudo, b, thenFlags);
+    } else link(ws, f, p.fa, t, p.ta, flags);
     if (p.sym) link(ws, t, inverse(p.ta), f, inverse(p.fa), mandatory ? { impliesFirst: true } : {});
     if (p.sym) orderProbesBeforeStops(ws, t, inverse(p.ta), f, inverse(p.fa), false);
     else orderProbesBeforeStops(ws, f, p.fa, t, p.ta, mandatory);
@@ -319,15 +329,15 @@ function link(ws: WorkingSet, f: Rsc | GroupRsc, fa0: string, t: Rsc | GroupRsc,
   const fa = isGroup(f) ? (fa0 === 'start' ? 'running' : fa0 === 'stop' ? 'stopped' : fa0) : fa0;
   let firsts = f.actions.filter((a) => a.task === fa && a.intervalMs === 0);
   const thens = t.actions.filter((a) => a.task === ta && a.intervalMs === 0);
-  if (isGroup(f)) {
-    for (const a of firsts) for (const b of thens) order(ws, a, b, flags);
-    return;
-  }
-  if (firsts.length === 0) {
+  if (!isGroup(f) && firsts.length === 0) {
     // Pacemaker creates a missing "first" action without a node (so unrunnable),
     // except a stop of something stopped or a demote of something unpromoted.
     if ((fa === 'stop' && f.role === 'Stopped') || (fa === 'demote' && f.role !== 'Promoted')) return;
     firsts = [customAction(ws, f, fa, undefined, true)];
+  }
+  if (isGroup(t) && t.clone) {
+    orderIntoClone(ws, f, firsts, t, ta, flags);
+    return;
   }
   for (const a of firsts) for (const b of thens) order(ws, a, b, flags);
 }
@@ -346,14 +356,20 @@ export function propagate(ws: WorkingSet): void {
     let changed = false;
     for (const a of ws.actions) {
       if (!a.requiresAny || !a.runnable) continue;
-      const inputs = ws.orderings.filter((o) => o.then === a);
-      if (inputs.length > 0 && !inputs.some((o) => o.first.runnable)) {
+      let inputs = ws.orderings.filter((o) => o.then === a);
+      if (inputs.some((o) => o.oneOrMore)) inputs = inputs.filter((o) => o.oneOrMore);
+      if (inputs.length > 0 && inputs.filter((o) => o.first.runnable).length < (a.requiredRunnable ?? 1)) {
         a.runnable = false;
         changed = true;
       }
     }
+    if (applyCloneSummaries(ws)) changed = true;
     for (const o of ws.orderings) {
       const { first, then } = o;
+      if (o.graphOnly) continue;
+      // A clone-level order reaches an instance's action only while that can run.
+      if (o.instanceOnly && !then.runnable) continue;
+      if (o.impliesThenPrinted && first.runnable && !first.optional) then.printAlways = true;
       if (o.impliesThen && !first.optional && then.optional) {
         then.optional = false;
         if (first.rsc && then.rsc !== first.rsc) then.reason ??= `required ${first.rsc.id} ${first.task}`;
@@ -402,7 +418,7 @@ export function propagate(ws: WorkingSet): void {
 }
 
 export function inGraph(a: Action): boolean {
-  return !a.optional && a.runnable;
+  return (!a.optional || a.printAlways === true) && a.runnable;
 }
 
 export { nodeAvailable };

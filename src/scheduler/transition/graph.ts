@@ -21,12 +21,14 @@ export function buildGraph(ws: WorkingSet): Synapse[] {
   for (const rsc of ws.rscs) {
     const g = rsc.group;
     if (g && g.children[0] === rsc) for (const a of [...g.actions].sort((x, y) => y.id - x.id)) add(a);
-    const cl = rsc.cloneOf;
-    if (cl && cl.children[0] === rsc) for (const a of [...cl.actions].sort((x, y) => y.id - x.id)) add(a);
     for (const a of [...rsc.actions].sort((x, y) => y.id - x.id)) add(a);
+    // A clone's own actions follow its instances'.
+    const cl = rsc.cloneOf;
+    if (cl && cl.children[cl.children.length - 1] === rsc) for (const a of [...cl.actions].sort((x, y) => y.id - x.id)) add(a);
   }
   for (const a of [...ws.actions].reverse()) if (!a.rsc && !a.group) add(a);
   for (const o of ws.orderings) {
+    if (o.instanceOnly) continue;
     const s = index.get(o.then);
     if (!s || !index.has(o.first) || o.first === o.then) continue;
     if (!s.inputs.includes(o.first)) s.inputs.push(o.first);
