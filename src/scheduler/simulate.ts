@@ -13,6 +13,7 @@ import { createGroupActions, createOrderings, createResourceActions, propagate, 
 import { buildGraph, executionOrder } from './transition/graph.js';
 import { scheduleFencing } from './transition/fencing.js';
 import { applyTicketConstraints } from './placement/tickets.js';
+import { createNotifications } from './transition/notify.js';
 import type { Action, Rsc, WorkingSet } from './working-set.js';
 
 export interface SimulateOptions {
@@ -63,6 +64,7 @@ export function scheduleWorkingSet(ws: WorkingSet): ScheduleResult {
   scheduleFencing(ws);
   scheduleShutdowns(ws);
   propagate(ws);
+  createNotifications(ws);
   return { ws, scores };
 }
 
@@ -87,7 +89,7 @@ function inject(states: NodeStateRecord[], executed: Action[]): NodeStateRecord[
       if (st) st.history = st.history.filter((h) => h.rscId !== a.rsc!.id);
       continue;
     }
-    if (!a.rsc || a.group || a.pseudo || a.task === 'cancel' || a.task === 'clear_failcount') continue;
+    if (!a.rsc || a.group || a.pseudo || a.task === 'cancel' || a.task === 'clear_failcount' || a.task === 'notify') continue;
     if (!st) {
       st = { id: a.node.id, uname: a.node.uname, inCcm: 'true', crmd: 'online', join: 'member', expected: 'member', transientAttrs: {}, history: [] };
       out.push(st);

@@ -1,6 +1,7 @@
 // The mutable state one scheduling run works on: nodes, resources, actions.
 import type { CibConfig, OpDef, PrimitiveDef, Role } from './cib/model.js';
 import type { NodeInfo, OnFail, OpRecord } from './status/model.js';
+import type { NotifyData } from './transition/notify.js';
 
 /** A group: its members are placed together, in order, and started in order. */
 export interface GroupRsc {
@@ -17,6 +18,8 @@ export interface GroupRsc {
   /** Promotable clones: instances by promotion priority, highest first, and the "promotion score" lines. */
   promotionOrder?: Rsc[];
   promotionScores?: string[];
+  /** A clone's notification rounds (meta notify=true), expanded once the flags have settled. */
+  notifications?: NotifyData[];
 }
 
 /** A clone's own settings (clone-max, clone-node-max, globally-unique, interleave). */
@@ -33,6 +36,8 @@ export interface CloneInfo {
   readonly promotable: boolean;
   readonly promotedMax: number;
   readonly promotedNodeMax: number;
+  /** meta notify=true: instances are told before and after their peers start, stop, promote or demote. */
+  readonly notify: boolean;
 }
 
 export interface Action {

@@ -6,6 +6,7 @@ import type { NodeInfo } from '../status/model.js';
 import { createPromotableInstanceActions, orderPromotable } from './promotable.js';
 import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, minimumFirstInstances, orderIntoClone } from './clone-order.js';
+import { cloneNotifyPseudoOps, instanceActivity, notifiedCompletion } from './notify.js';
 
 function rank(r: string): number {
   return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
@@ -224,7 +225,14 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
   }
   for (const cl of ws.clones) {
     const ca = (task: string): Action => customAction(ws, undefined, task, undefined, true, { group: cl, pseudo: true });
-    const [cStart, cRunning, cStop, cStopped] = [ca('start'), ca('running'), ca('stop'), ca('stopped')];
+    // Pacemaker's creation order: start, running, their notifications, stop, stopped, theirs.
+    const act = instanceActivity(cl);
+    const [cStart, cRunning] = [ca('start'), ca('running')];
+    const startNotify = cloneNotifyPseudoOps(ws, cl, 'start', { a: cStart, optional: !act.starting },
+      { a: cRunning, optional: !act.starting, runnable: act.active || act.starting });
+    const [cStop, cStopped] = [ca('stop'), ca('stopped')];
+    const stopNotify = cloneNotifyPseudoOps(ws, cl, 'stop', { a: cStop, optional: !act.stopping }, { a: cStopped, optional: !act.stopping, runnable: true });
+    if (startNotify && stopNotify) order(ws, stopNotify.postDone!, startNotify.pre!, {});
     // Their flags follow the instances' (applyCloneSummaries, during propagation).
     initCloneRunning(cl, cRunning);
     order(ws, cStopped, cStart, {});
@@ -328,6 +336,8 @@ function link(ws: WorkingSet, f: Rsc | GroupRsc, fa0: string, t: Rsc | GroupRsc,
   // Ordering after a group waits for its "running"/"stopped" pseudo action.
   const fa = isGroup(f) ? (fa0 === 'start' ? 'running' : fa0 === 'stop' ? 'stopped' : fa0) : fa0;
   let firsts = f.actions.filter((a) => a.task === fa && a.intervalMs === 0);
+  // A clone with notifications is done only once its post-notifications are confirmed.
+  if (isGroup(f)) firsts = firsts.map((a) => notifiedCompletion(f, a));
   const thens = t.actions.filter((a) => a.task === ta && a.intervalMs === 0);
   if (!isGroup(f) && firsts.length === 0) {
     // Pacemaker creates a missing "first" action without a node (so unrunnable),
