@@ -1,5 +1,6 @@
 // Parses the configuration section of a CIB into the typed model.
 import { CibError, child, childrenOf, describe, parseXml, type XmlElement } from '../xml.js';
+import { collectReferences, expandConstraint, expandTemplates } from './references.js';
 import { INFINITY, isTrue, parseDurationMs, parseScore } from '../score.js';
 import {
   normalizeRole,
@@ -75,11 +76,16 @@ function parseNvSet(el0: XmlElement, idx: IdIndex): NvSet {
   return { id: el.attrs['id'] ?? '', score: parseScore(el.attrs['score']) ?? 0, rule, pairs };
 }
 
-function nvSets(parent: XmlElement | undefined, tag: string, idx: IdIndex): NvSet[] {
+/**
+ * Attribute sets in precedence order, as Pacemaker reads them: higher score first; among equal
+ * scores the set that comes later in the document wins; a set with the id `firstId`
+ * (cib-bootstrap-options for cluster options) always comes first.
+ */
+function nvSets(parent: XmlElement | undefined, tag: string, idx: IdIndex, firstId?: string): NvSet[] {
   if (!parent) return [];
   const sets = childrenOf(parent, tag).map((s) => parseNvSet(s, idx));
-  // Higher-scored sets take precedence; keep document order otherwise.
-  return sets.map((s, i) => ({ s, i })).sort((a, b) => b.s.score - a.s.score || a.i - b.i).map((x) => x.s);
+  const first = (s: NvSet): number => (firstId !== undefined && s.id === firstId ? 0 : 1);
+  return sets.map((s, i) => ({ s, i })).sort((a, b) => first(a.s) - first(b.s) || b.s.score - a.s.score || b.i - a.i).map((x) => x.s);
 }
 
 /** Flattens sets without rules into name -> value; the first set naming an attribute wins. */
@@ -126,7 +132,6 @@ function parsePrimitive(el: XmlElement, idx: IdIndex): PrimitiveDef {
 function parseResource(el: XmlElement, idx: IdIndex, warnings: string[]): ResourceDef | undefined {
   switch (el.tag) {
     case 'primitive':
-      if (el.attrs['template'] !== undefined) warnings.push(`${describe(el)}: templates are not supported; ignored`);
       return parsePrimitive(el, idx);
     case 'group': {
       const metaSets = nvSets(el, 'meta_attributes', idx);
@@ -147,7 +152,6 @@ function parseResource(el: XmlElement, idx: IdIndex, warnings: string[]): Resour
       };
       return cl;
     }
-    case 'template':
     case 'bundle':
       warnings.push(`${describe(el)}: ${el.tag} is not supported; ignored`);
       return undefined;
@@ -201,7 +205,7 @@ function parseTicketStates(root: XmlElement): Map<string, TicketState> {
 }
 
 function parseOptions(crm: XmlElement | undefined, idx: IdIndex): ClusterOptions {
-  const raw = flattenSets(nvSets(crm, 'cluster_property_set', idx));
+  const raw = flattenSets(nvSets(crm, 'cluster_property_set', idx, 'cib-bootstrap-options'));
   const get = (...names: string[]): string | undefined => {
     for (const n of names) {
       if (raw[n] !== undefined) return raw[n];
@@ -262,8 +266,10 @@ export function parseCibConfig(root: XmlElement): CibConfig {
     utilization: flattenSets(nvSets(n, 'utilization', idx)),
   }));
 
+  const resourcesEl = child(configuration, 'resources');
+  const refs = collectReferences(configuration, resourcesEl);
   const resources: ResourceDef[] = [];
-  for (const r of (child(configuration, 'resources')?.children ?? [])) {
+  for (const r of (resourcesEl ? expandTemplates(resourcesEl, refs).children : [])) {
     const def = parseResource(r, idx, warnings);
     if (def) resources.push(def);
   }
@@ -273,7 +279,8 @@ export function parseCibConfig(root: XmlElement): CibConfig {
   const orders: OrderConstraint[] = [];
   const tickets: TicketConstraint[] = [];
   for (const c0 of child(configuration, 'constraints')?.children ?? []) {
-    const c = deref(c0, idx);
+    const c = expandConstraint(deref(c0, idx), refs, warnings);
+    if (!c) continue;
     if (c.tag === 'rsc_location') {
       const score = parseScore(c.attrs['score']);
       const rules = childrenOf(c, 'rule').map((r) => parseRule(r, idx));
