@@ -6,7 +6,7 @@ import { failCount } from '../status/unpack.js';
 import { effectiveNoQuorumPolicy, type Rsc, type WorkingSet } from '../working-set.js';
 import type { Colocation } from './colocation.js';
 import { evalRule, ruleScore } from './rules.js';
-import { addPromotionScores, setInstanceRoles } from './promotable.js';
+import { addPromotionScores, applyCloneColocScore, setInstanceRoles } from './promotable.js';
 
 export function nodeAvailable(n: NodeInfo): boolean {
   return n.online && !n.shutdown && !n.unclean && !n.standby && !n.maintenance;
@@ -178,7 +178,10 @@ export class Assigner {
         this.assign(c);
       }
       if (cl.clone!.promotable) {
-        setInstanceRoles(ws, cl, { thisWith: (r) => this.thisWith.get(r) ?? [], withThis: () => [] });
+        setInstanceRoles(ws, cl, {
+          thisWith: (r) => this.thisWith.get(r) ?? [],
+          withThis: (x) => (this.withThis.get(x.children[0]!) ?? []).filter((c) => c.primaryClone === x),
+        });
       }
     }
     if (!rsc.provisional) return rsc.allocatedTo;
@@ -222,6 +225,10 @@ export class Assigner {
   private applyColocScore(dep: Rsc, pri: Rsc, c: Colocation): void {
     if (pri.provisional) return;
     if (!dep.provisional) return;
+    if (c.primaryClone) {
+      applyCloneColocScore(this.ws, dep, c);
+      return;
+    }
     if (c.dependentRole !== undefined && c.dependentRole !== dep.nextRole) return;
     if (c.primaryRole !== undefined && c.primaryRole !== pri.nextRole) return;
     const attr = c.nodeAttribute;
@@ -240,6 +247,8 @@ export class Assigner {
   }
 
   private addDependentScores(c: Colocation, rsc: Rsc): void {
+    // A clone's dependents count towards its promotions, not its first instance's placement.
+    if (c.primaryClone) return;
     if (!(c.influence || c.primary.runningOn.length === 0)) return;
     const factor = Math.fround(c.score / INFINITY);
     const res = this.mergeScores(c.dependent, rsc.allowed, c.nodeAttribute, factor, true);
@@ -275,6 +284,7 @@ export class Assigner {
     }
     if (anyAvailable(this.ws, work)) {
       for (const c of this.withThis.get(rsc) ?? []) {
+        if (c.primaryClone) continue;
         if (!(c.influence || c.primary.runningOn.length === 0)) continue;
         const other = Math.fround(factor * Math.fround(c.score / INFINITY));
         const r = this.mergeScores(c.dependent, work, c.nodeAttribute, other, true);

@@ -1,6 +1,6 @@
 // Colocation constraints resolved to resource pairs.
 import type { Role } from '../cib/model.js';
-import type { Rsc, WorkingSet } from '../working-set.js';
+import type { GroupRsc, Rsc, WorkingSet } from '../working-set.js';
 
 export interface Colocation {
   readonly id: string;
@@ -11,6 +11,8 @@ export interface Colocation {
   readonly primaryRole?: Role;
   readonly nodeAttribute: string;
   readonly influence: boolean;
+  /** Set when the primary is a clone: `primary` is then its first instance, and the clone's instances count. */
+  readonly primaryClone?: GroupRsc;
 }
 
 function roleFilter(r: Role | undefined): Role | undefined {
@@ -35,6 +37,17 @@ export function resolveColocations(ws: WorkingSet): Colocation[] {
   for (const c of ws.config.colocations) {
     const base = { id: c.id, nodeAttribute: c.nodeAttribute, influence: c.influence };
     if (c.sets.length === 0) {
+      const depClone = ws.clones.find((x) => x.id === c.rsc), priClone = ws.clones.find((x) => x.id === c.withRsc);
+      if (depClone || priClone) {
+        // A clone as dependent stands for each of its instances; as primary, for all of them.
+        const deps = depClone ? depClone.children : [c.rsc !== undefined ? byId.get(c.rsc) ?? asDependent.get(c.rsc) : undefined];
+        const pri = priClone ? priClone.children[0] : c.withRsc !== undefined ? byId.get(c.withRsc) ?? asPrimary.get(c.withRsc) : undefined;
+        for (const dep of deps) {
+          if (!dep || !pri || dep === pri || (priClone && dep.cloneOf === priClone)) continue;
+          out.push({ ...base, dependent: dep, primary: pri, primaryClone: priClone, score: c.score, dependentRole: roleFilter(c.rscRole), primaryRole: roleFilter(c.withRscRole) });
+        }
+        continue;
+      }
       const dep = c.rsc !== undefined ? byId.get(c.rsc) ?? asDependent.get(c.rsc) : undefined;
       const pri = c.withRsc !== undefined ? byId.get(c.withRsc) ?? asPrimary.get(c.withRsc) : undefined;
       if (!dep || !pri || dep === pri) continue;

@@ -118,10 +118,7 @@ export function setInstanceRoles(ws: WorkingSet, cl: GroupRsc, ctx: RoleContext)
     }
     for (const s of promotedLocationScores(ws, cl, c, chosen)) p = addScores(p, s);
     // Role-limited colocations of the instance with other resources.
-    for (const col of ctx.thisWith(c)) {
-      if (col.dependentRole !== 'Promoted' && col.dependentRole !== undefined) continue;
-      p = applyColocToPriority(c, chosen, col, p);
-    }
+    for (const col of ctx.thisWith(c)) p = applyColocToPriority(c, chosen, col, p);
     priority.set(c, p);
     sortIndex.set(c, c.nextRole === 'Promoted' ? INFINITY : p);
   }
@@ -132,6 +129,12 @@ export function setInstanceRoles(ws: WorkingSet, cl: GroupRsc, ctx: RoleContext)
     const si = sortIndex.get(c)!;
     if (si < 0 || !c.allocatedTo) continue;
     nodeScore.set(c.allocatedTo.id, addScores(si, nodeScore.get(c.allocatedTo.id) ?? 0));
+  }
+  const seen = new Set<string>();
+  for (const col of ctx.thisWith(cl.children[0]!)) {
+    if (col.dependentRole !== 'Promoted' || seen.has(col.id)) continue;
+    seen.add(col.id);
+    addPrimaryScores(ws, col, nodeScore);
   }
   for (const col of ctx.withThis(cl)) applyColocToClone(ws, col, nodeScore);
   for (const c of cl.children) {
@@ -186,16 +189,76 @@ function nodeToPromoteOn(cl: GroupRsc, c: Rsc, priority: number, promotedOn: Map
   return node;
 }
 
-/** A colocation of the instance (dependent, promoted role) with a placed primary changes its promotion priority. */
+/** A role-limited colocation of a placed instance changes its promotion priority (pcmk__apply_coloc_to_priority). */
 function applyColocToPriority(c: Rsc, chosen: NodeInfo, col: Colocation, p: number): number {
-  const pri = col.primary;
-  if (col.primaryRole !== undefined && col.primaryRole !== pri.nextRole) return p;
-  const where = pri.allocatedTo;
+  if (col.dependentRole !== 'Promoted' && col.dependentRole !== 'Unpromoted') return p;
   const attr = col.nodeAttribute;
-  if (where && where.attrs.get(attr) === chosen.attrs.get(attr)) return addScores(p, col.score);
-  if (col.score >= INFINITY) return -INFINITY;
-  void c;
+  const cl = col.primaryClone;
+  if (cl && cl.clone!.promotable && col.primaryRole !== undefined) {
+    // An instance of the primary in the right role where this one will be.
+    const match = cl.children.some((i) => i.allocatedTo !== undefined && i.nextRole === col.primaryRole &&
+      i.allocatedTo.attrs.get(attr) === chosen.attrs.get(attr));
+    if (match) return addScores(p, col.score);
+    return col.score >= INFINITY ? -INFINITY : p;
+  }
+  const primaries = cl ? cl.children : [col.primary];
+  for (const pri of primaries) {
+    const where = pri.allocatedTo;
+    if (!where) continue;
+    if (where.attrs.get(attr) !== chosen.attrs.get(attr)) {
+      if (col.score >= INFINITY && col.dependentRole === 'Promoted') p = -INFINITY;
+      continue;
+    }
+    if (col.primaryRole !== undefined && col.primaryRole !== pri.nextRole) continue;
+    p = addScores(col.dependentRole === 'Unpromoted' ? -col.score : col.score, p);
+  }
   return p;
+}
+
+/** Placement of a dependent colocated with a clone (Pacemaker's clone apply_coloc_score for a placed clone). */
+export function applyCloneColocScore(ws: WorkingSet, dep: Rsc, col: Colocation): void {
+  const cl = col.primaryClone!;
+  if (col.dependentRole !== undefined && col.dependentRole !== dep.nextRole) return;
+  const attr = col.nodeAttribute;
+  const matching = (n: NodeInfo, where: NodeInfo): boolean => n.attrs.get(attr) === where.attrs.get(attr);
+  if (cl.clone!.promotable && col.primaryRole !== undefined) {
+    const affected: { node: NodeInfo; score: number }[] = [];
+    for (const inst of cl.children) {
+      const where = inst.allocatedTo;
+      if (!where || inst.nextRole !== col.primaryRole) continue;
+      if (col.score < INFINITY) {
+        for (const [id, w] of dep.allowed) {
+          const n = ws.nodes.find((x) => x.id === id)!;
+          if (matching(n, where)) dep.allowed.set(id, addScores(w, col.score));
+        }
+      }
+      affected.push({ node: where, score: inst.allowed.get(where.id) ?? 0 });
+    }
+    // A mandatory colocation keeps the dependent to those nodes (not promoted-with-promoted:
+    // inactive dependent instances must still be able to start unpromoted).
+    if (col.score >= INFINITY && !(col.dependentRole === 'Promoted' && col.primaryRole === 'Promoted')) {
+      for (const [id, w] of dep.allowed) {
+        const hit = affected.find((a) => a.node.id === id);
+        dep.allowed.set(id, hit ? addScores(w, hit.score) : -INFINITY);
+      }
+    }
+    return;
+  }
+  if (col.score >= INFINITY) {
+    const nodes = cl.children.filter((i) => i.allocatedTo && !i.blocked).map((i) => i.allocatedTo!);
+    for (const [id] of dep.allowed) {
+      if (!nodes.some((n) => n.id === id)) dep.allowed.set(id, -INFINITY);
+    }
+    return;
+  }
+  for (const inst of cl.children) {
+    const where = inst.allocatedTo;
+    if (!where) continue;
+    for (const [id, w] of dep.allowed) {
+      const n = ws.nodes.find((x) => x.id === id)!;
+      if (matching(n, where)) dep.allowed.set(id, addScores(w, col.score));
+    }
+  }
 }
 
 /** A colocation with the clone's promoted role: the dependent's placement counts where instances are promoted. */
@@ -218,6 +281,33 @@ function applyColocToClone(ws: WorkingSet, col: Colocation, nodeScore: Map<strin
     if (weight === 0 && best !== 0) weight = factor > 0 ? 1 : factor < 0 ? -1 : 0;
     nodeScore.set(id, addScores(w, weight));
   }
+}
+
+/** A colocation of the clone's promoted role with a primary: the primary's node scores count for promotion. */
+function addPrimaryScores(ws: WorkingSet, col: Colocation, nodeScore: Map<string, number>): void {
+  const factor = Math.fround(col.score / INFINITY);
+  const primaries = col.primaryClone ? [] : [col.primary];
+  const attr = col.nodeAttribute;
+  const work = new Map(nodeScore);
+  for (const [id, w] of work) {
+    const n = ws.nodes.find((x) => x.id === id)!;
+    let best = -INFINITY;
+    for (const pri of primaries) {
+      for (const [pid, pw] of pri.allowed) {
+        const pn = ws.nodes.find((x) => x.id === pid)!;
+        if (pn.attrs.get(attr) === n.attrs.get(attr) && nodeAvailable(pn) && pw > best) best = pw;
+      }
+    }
+    if (primaries.length === 0) continue;
+    if (factor < 0 && best < 0) continue;
+    const wf = Math.fround(factor * best);
+    let weight = Math.trunc(wf < 0 ? wf - 0.5 : wf + 0.5);
+    if (weight === 0 && best !== 0) weight = factor > 0 ? 1 : factor < 0 ? -1 : 0;
+    work.set(id, addScores(weight, w));
+  }
+  // An optional colocation only counts if some node stays usable.
+  const usable = [...work].some(([id, w]) => w >= 0 && nodeAvailable(ws.nodes.find((x) => x.id === id)!));
+  if (col.score >= INFINITY || usable) for (const [k, v] of work) nodeScore.set(k, v);
 }
 
 function roleRank(r: string): number {
