@@ -171,9 +171,13 @@ export class Assigner {
       };
       const byActivity = [...cl.children].sort((a, b) => rank(a) - rank(b) || a.index - b.index);
       for (const c of byActivity) {
-        // clone-node-max: a node already holding that many instances takes no more.
+        // An instance is banned where it cannot run: an unavailable node, one the clone
+        // itself may not use, or one already holding clone-node-max instances.
         for (const n of ws.nodes) {
-          if (c.allowed.has(n.id) && cl.children.filter((o) => o !== c && o.allocatedTo === n).length >= cl.clone!.nodeMax) c.allowed.set(n.id, -INFINITY);
+          if (!c.allowed.has(n.id)) continue;
+          const parent = cl.allowed.get(n.id);
+          if (c.orphan || !nodeAvailable(n) || parent === undefined || parent < 0 ||
+            cl.children.filter((o) => o !== c && o.allocatedTo === n).length >= cl.clone!.nodeMax) c.allowed.set(n.id, -INFINITY);
         }
         this.assign(c);
       }
