@@ -87,6 +87,8 @@ export interface Ordering {
   readonly instanceOnly?: boolean;
   /** Graph edge only, no flags: an interleaved clone-level order (its instances are paired instead). */
   readonly graphOnly?: boolean;
+  /** The inverse of an order constraint: keeps impliesFirst for blocked stops, but a required "then" does not make "first" required. */
+  readonly impliesFirstInert?: boolean;
 }
 
 export interface Rsc {
@@ -255,6 +257,7 @@ export function order(ws: WorkingSet, first: Action, then: Action, flags: Partia
     runnableLeft: flags.runnableLeft ?? false, restart: flags.restart ?? false, asymmetric: flags.asymmetric ?? false, requiredThenFirst: flags.requiredThenFirst ?? false,
     ...(flags.impliesThenPrinted ? { impliesThenPrinted: true } : {}), ...(flags.oneOrMore ? { oneOrMore: true } : {}),
     ...(flags.instanceOnly ? { instanceOnly: true } : {}), ...(flags.graphOnly ? { graphOnly: true } : {}),
+    ...(flags.impliesFirstInert ? { impliesFirstInert: true } : {}),
   });
 }
 

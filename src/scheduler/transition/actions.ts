@@ -322,7 +322,9 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
       if (isGroup(t) && t.clone) orderIntoClone(ws, undefined, [pseudo], t, p.ta, thenFlags);
       else for (const b of t.actions.filter((a) => a.task === p.ta && a.intervalMs === 0)) order(ws, pseudo, b, thenFlags);
     } else link(ws, f, p.fa, t, p.ta, flags);
-    if (p.sym) link(ws, t, inverse(p.ta), f, inverse(p.fa), mandatory ? { impliesFirst: true } : {});
+    // Pacemaker's implies_first clears "first"'s optional flag only when the flags it orders by
+    // (an instance summary) are already required, so a required "then" stop does not force it.
+    if (p.sym) link(ws, t, inverse(p.ta), f, inverse(p.fa), mandatory ? { impliesFirst: true, impliesFirstInert: true } : {});
     if (p.sym) orderProbesBeforeStops(ws, t, inverse(p.ta), f, inverse(p.fa), false);
     else orderProbesBeforeStops(ws, f, p.fa, t, p.ta, mandatory);
   }
@@ -332,7 +334,8 @@ function isGroup(r: Rsc | GroupRsc): r is GroupRsc {
   return 'children' in r;
 }
 
-function link(ws: WorkingSet, f: Rsc | GroupRsc, fa0: string, t: Rsc | GroupRsc, ta: string, flags: { impliesThen?: boolean; impliesFirst?: boolean; runnableLeft?: boolean; asymmetric?: boolean }): void {
+function link(ws: WorkingSet, f: Rsc | GroupRsc, fa0: string, t: Rsc | GroupRsc, ta: string,
+  flags: { impliesThen?: boolean; impliesFirst?: boolean; impliesFirstInert?: boolean; runnableLeft?: boolean; asymmetric?: boolean }): void {
   // Ordering after a group waits for its "running"/"stopped" pseudo action.
   const fa = isGroup(f) ? (fa0 === 'start' ? 'running' : fa0 === 'stop' ? 'stopped' : fa0) : fa0;
   let firsts = f.actions.filter((a) => a.task === fa && a.intervalMs === 0);
@@ -397,7 +400,7 @@ export function propagate(ws: WorkingSet): void {
         first.optional = false;
         changed = true;
       }
-      if (o.impliesFirst && !then.optional && first.optional) {
+      if (o.impliesFirst && !o.impliesFirstInert && !then.optional && first.optional) {
         first.optional = false;
         changed = true;
       }

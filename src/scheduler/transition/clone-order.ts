@@ -149,7 +149,12 @@ export function cloneMinPseudo(ws: WorkingSet, orderId: string, first: GroupRsc,
     if (acts.length === 0) {
       // As for any order, a missing "first" action is created without a node (so unrunnable).
       if ((firstTask === 'stop' && c.role === 'Stopped') || (firstTask === 'demote' && c.role !== 'Promoted')) continue;
-      acts = [customAction(ws, c, firstTask, undefined, true)];
+      const made = customAction(ws, c, firstTask, undefined, true);
+      acts = [made];
+      // The instance's own stop-before-start applies to it too (a required stop makes it required).
+      if (firstTask === 'start') {
+        for (const stop of c.actions.filter((a) => a.task === 'stop')) order(ws, stop, made, { impliesThen: true, restart: true });
+      }
     }
     for (const a of acts) order(ws, a, pseudo, { oneOrMore: true, impliesThenPrinted: true });
   }
