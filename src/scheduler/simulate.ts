@@ -63,7 +63,7 @@ export function scheduleWorkingSet(ws: WorkingSet): ScheduleResult {
   createOrderings(ws, colocations);
   scheduleFencing(ws);
   scheduleShutdowns(ws);
-  propagate(ws);
+  propagate(ws, colocations);
   createNotifications(ws);
   return { ws, scores };
 }

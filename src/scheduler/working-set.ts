@@ -31,6 +31,8 @@ export interface CloneInfo {
   readonly interleave: boolean;
   /** clone-min: how many instances must be runnable before orders after the clone may go ahead (0 = all). */
   readonly min: number;
+  /** ordered=true: instances start one after another in instance-number order, and stop in reverse. */
+  readonly ordered: boolean;
   readonly targetRole?: string;
   /** Promotable clones: instances may be promoted, at most promotedMax in all and promotedNodeMax per node. */
   readonly promotable: boolean;

@@ -39,6 +39,7 @@ function cloneInfo(config: CibConfig, meta: Readonly<Record<string, string>>, ch
     childId, max, nodeMax: int(meta['clone-node-max'] ?? meta['clone_node_max'], 1),
     unique: isTrue(meta['globally-unique'] ?? 'false'), interleave: isTrue(meta['interleave'] ?? 'false'),
     min: int(meta['clone-min'] ?? meta['clone_min'], 0),
+    ordered: isTrue(meta['ordered'] ?? 'false'),
     targetRole: meta['target-role'], promotable, notify: isTrue(meta['notify'] ?? 'false'),
     promotedMax: int(meta['promoted-max'] ?? meta['master-max'] ?? meta['master_max'], 1),
     promotedNodeMax: int(meta['promoted-node-max'] ?? meta['master-node-max'] ?? meta['master_node_max'], 1),

@@ -5,7 +5,8 @@ import type { Colocation } from '../placement/colocation.js';
 import type { NodeInfo } from '../status/model.js';
 import { createPromotableInstanceActions, orderPromotable } from './promotable.js';
 import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
-import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, minimumFirstInstances, orderIntoClone } from './clone-order.js';
+import { ColocationBlocker } from './colocation-block.js';
+import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, minimumFirstInstances, orderInstancesInSequence, orderIntoClone } from './clone-order.js';
 import { cloneNotifyPseudoOps, instanceActivity, notifiedCompletion } from './notify.js';
 
 function rank(r: string): number {
@@ -238,6 +239,7 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
     order(ws, cStopped, cStart, {});
     order(ws, cStart, cRunning, { runnableLeft: true });
     order(ws, cStop, cStopped, { runnableLeft: true });
+    if (cl.clone!.ordered) orderInstancesInSequence(ws, cl);
     for (const c of cl.children) {
       for (const st of c.actions.filter((a) => a.task === 'start')) {
         order(ws, cStart, st, { runnableLeft: true, requiredThenFirst: true });
@@ -364,9 +366,10 @@ function orderProbesBeforeStops(ws: WorkingSet, f: Rsc | GroupRsc, fa: string, t
 }
 
 /** Spreads required/unrunnable flags along orderings until nothing changes. */
-export function propagate(ws: WorkingSet): void {
+export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = []): void {
+  const blocker = new ColocationBlocker(ws, colocations);
   for (let round = 0; round < 1000; round++) {
-    let changed = false;
+    let changed = blocker.apply();
     for (const a of ws.actions) {
       if (!a.requiresAny || !a.runnable) continue;
       let inputs = ws.orderings.filter((o) => o.then === a);
@@ -393,6 +396,7 @@ export function propagate(ws: WorkingSet): void {
       if (o.runnableLeft && !first.runnable && then.runnable && !idleUnmanaged) {
         then.runnable = false;
         if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
+        else if (first.group) then.reason ??= `unrunnable ${first.group.id} ${first.task}`;
         else if (!first.rsc) then.reason ??= `unrunnable ${first.key}`;
         changed = true;
       }

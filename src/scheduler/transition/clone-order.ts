@@ -167,3 +167,14 @@ export function minimumFirstInstances(first: Rsc | GroupRsc | undefined, require
   if (first.clone!.min > 0) return first.clone!.min;
   return requireAll === false ? 1 : 0;
 }
+
+/** ordered=true: each instance starts after the one numbered before it and stops before it. */
+export function orderInstancesInSequence(ws: WorkingSet, cl: GroupRsc): void {
+  const byNumber = [...cl.children].sort((a, b) => a.index - b.index);
+  const of = (r: Rsc, task: string): Action[] => r.actions.filter((a) => a.task === task && a.intervalMs === 0);
+  for (let i = 1; i < byNumber.length; i++) {
+    const prev = byNumber[i - 1]!, cur = byNumber[i]!;
+    for (const a of of(prev, 'start')) for (const b of of(cur, 'start')) order(ws, a, b, {});
+    for (const a of of(cur, 'stop')) for (const b of of(prev, 'stop')) order(ws, a, b, {});
+  }
+}
