@@ -50,8 +50,7 @@ export class VolumeIo {
     if (slot >= this.layout.maxPeers) return;
     if (flushDataFirst) await this.data.flush();
     const slotBytes = bitmapSlotBytes(this.layout);
-    await this.meta.write(bitmapSlotOffsetBytes(this.layout, slot), bytes.length > slotBytes ? bytes.subarray(0, slotBytes) : bytes);
-    await this.meta.datasync();
+    await this.meta.writeDurable(bitmapSlotOffsetBytes(this.layout, slot), bytes.length > slotBytes ? bytes.subarray(0, slotBytes) : bytes);
   }
 
   /** Hot extents of the activity log, meaningful only after an unclean stop. */
@@ -62,8 +61,8 @@ export class VolumeIo {
   }
 
   async writeAl(blockIndex: number, bytes: Buffer): Promise<void> {
-    await this.meta.write(this.layout.alOffsetBytes + blockIndex * AL_BLOCK_BYTES, bytes);
-    await this.meta.datasync();
+    // Durable like DRBD's FUA meta-data write, without waiting for the volume's dirty data.
+    await this.meta.writeDurable(this.layout.alOffsetBytes + blockIndex * AL_BLOCK_BYTES, bytes);
   }
 
   async writeSuperblock(uuids: GenerationUuids, flags: number): Promise<void> {
