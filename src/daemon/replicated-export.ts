@@ -2,17 +2,18 @@
 // replication core (which replicates writes and enforces the role), and counts as an
 // opener while a client is attached.
 
-import { BlockIoError, NbdErrno, type BlockExport } from '../runtime/nbd/block-export.js';
+import { BlockIoError, NbdErrno, type VectoredBlockExport } from '../runtime/nbd/block-export.js';
+import type { BlockData } from '../volume/block-data.js';
 
 export interface VolumeRequests {
   read(volume: number, offset: number, length: number): Promise<Buffer>;
-  write(volume: number, offset: number, data: Buffer, fua: boolean): Promise<void>;
+  write(volume: number, offset: number, data: BlockData, fua: boolean): Promise<void>;
   flush(volume: number): Promise<void>;
 }
 
 const zeroChunkBytes = 1024 * 1024;
 
-export class ReplicatedExport implements BlockExport {
+export class ReplicatedExport implements VectoredBlockExport {
   private openers = 0;
   readonly readOnly = false;
 
@@ -53,6 +54,12 @@ export class ReplicatedExport implements BlockExport {
     // The core keeps the buffer until every peer has it; the NBD server hands over views
     // of socket chunks, which Node never reuses, so no copy is needed.
     return this.requests.write(this.volume, offset, data, fua);
+  }
+
+  /** A large write as the received socket chunks: replicated and written without reassembly. */
+  async writeVectored(offset: number, chunks: Buffer[], fua: boolean): Promise<void> {
+    this.check();
+    return this.requests.write(this.volume, offset, chunks, fua);
   }
 
   async flush(): Promise<void> {

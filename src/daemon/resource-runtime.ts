@@ -221,9 +221,13 @@ export class ResourceRuntime {
           if (peer && this.link) this.link.send(peer.nodeId, e.message as unknown as Record<string, unknown> & { type: string }, e.payload);
           break;
         }
-        case 'disk-write':
-          this.io(e.opId, () => this.vol(e.volume).io.data.write(e.offset, e.data, e.fua));
+        case 'disk-write': {
+          const data = e.data;
+          this.io(e.opId, () =>
+            Buffer.isBuffer(data) ? this.vol(e.volume).io.data.write(e.offset, data, e.fua) : this.vol(e.volume).io.data.writeVectored(e.offset, data as Buffer[], e.fua),
+          );
           break;
+        }
         case 'disk-read':
           this.io(e.opId, () => this.vol(e.volume).io.data.read(e.offset, e.length));
           break;

@@ -22,6 +22,7 @@ import { ConnectionState as C, DiskState as D, Role } from '../volume/states.js'
 import { StateChangeResult as SS } from '../volume/state-results.js';
 import { replayActivityLog } from '../volume/activity-log.js';
 import { decodeMessageCopy } from './message-copy.js';
+import { blockDataBuffer } from '../volume/block-data.js';
 import { crc32c } from '../volume/metadata-crc32c.js';
 import { EventQueue } from './event-queue.js';
 
@@ -241,7 +242,7 @@ export class ReplicationSim {
         case 'disk-write':
           this.at(ioDelay(), () => {
             if (!alive()) return;
-            node.disk.write(e.offset, e.data, e.fua);
+            node.disk.write(e.offset, blockDataBuffer(e.data), e.fua);
             complete(e.opId, true);
           });
           break;

@@ -68,7 +68,7 @@ const withPayload = new Set(['data', 'rs-data', 'bitmap']);
 
 export type ParsedMessage = { ok: true; message: PeerMessage } | { ok: false; problem: string };
 
-export function parsePeerMessage(header: unknown, payload: Buffer | null): ParsedMessage {
+export function parsePeerMessage(header: unknown, payload: Buffer | readonly Buffer[] | null): ParsedMessage {
   if (typeof header !== 'object' || header === null || typeof (header as { type?: unknown }).type !== 'string') {
     return { ok: false, problem: 'message without a type' };
   }

@@ -23,6 +23,7 @@ import {
 } from './uuids.js';
 import { RangeLocks } from './range-locks.js';
 import { syncHandshake, type SyncDecision } from './resync-decision.js';
+import { blockDataBuffer, blockDataLength, type BlockData } from './block-data.js';
 import type { PeerMessage, UuidsMessage } from './messages.js';
 import { MetaFlag, diskStateOnAttach } from './meta-flags.js';
 import type { AfterSbPolicy } from './after-split-brain.js';
@@ -40,6 +41,12 @@ const PEERS_IN_SYNC_INTERVAL_MS = 500;
 const BITMAP_CHUNK_BYTES = 256 * 1024;
 /** An epoch with writes is closed by a barrier at the latest after this long. */
 const EPOCH_IDLE_CLOSE_MS = 1000;
+/**
+ * Cleared bits are written out at most this often (DRBD's lazy bitmap write-out, 2 s):
+ * each write-out first flushes the data, and a bit left set on disk only costs a
+ * block of resync after a crash.
+ */
+const BITMAP_LAZY_WRITEOUT_MS = 2000;
 
 export interface ReplicationConfig {
   resource: string;
@@ -103,16 +110,16 @@ export type ReplicationEvent =
   | { type: 'command'; cmdId: number; command: Command; openCount: number }
   | { type: 'link-up'; peer: string; resolveConflicts: boolean }
   | { type: 'link-down'; peer: string; reason: string }
-  | { type: 'message'; peer: string; message: PeerMessage; payload: Buffer | null }
-  | { type: 'app-write'; reqId: number; volume: number; offset: number; data: Buffer; fua: boolean }
+  | { type: 'message'; peer: string; message: PeerMessage; payload: BlockData | null }
+  | { type: 'app-write'; reqId: number; volume: number; offset: number; data: BlockData; fua: boolean }
   | { type: 'app-flush'; reqId: number; volume: number }
   | { type: 'app-read'; reqId: number; volume: number; offset: number; length: number }
   | { type: 'io-done'; opId: number; ok: boolean; data?: Buffer }
   | { type: 'tick'; nowMs: number };
 
 export type ReplicationEffect =
-  | { type: 'send'; peer: string; message: PeerMessage; payload: Buffer | null }
-  | { type: 'disk-write'; opId: number; volume: number; offset: number; data: Buffer; fua: boolean }
+  | { type: 'send'; peer: string; message: PeerMessage; payload: BlockData | null }
+  | { type: 'disk-write'; opId: number; volume: number; offset: number; data: BlockData; fua: boolean }
   | { type: 'disk-read'; opId: number; volume: number; offset: number; length: number }
   | { type: 'disk-flush'; opId: number; volume: number }
   | { type: 'write-superblock'; opId: number; volume: number; uuids: GenerationUuids; flags: number }
@@ -249,6 +256,7 @@ export class ReplicationCore {
   private readonly appFlushes = new Map<number, AppFlush>();
   private nowMs = 0;
   private bitmapPersistDue = false;
+  private lastBitmapWriteoutMs = -BITMAP_LAZY_WRITEOUT_MS;
 
   constructor(
     private readonly cfg: ReplicationConfig,
@@ -401,7 +409,7 @@ export class ReplicationCore {
     this.emit(make(opId));
   }
 
-  private send(peer: PeerState, message: PeerMessage, payload: Buffer | null = null): void {
+  private send(peer: PeerState, message: PeerMessage, payload: BlockData | null = null): void {
     if (this.cfg.trace) this.log('info', `-> ${peer.name} ${message.type} ${JSON.stringify(message, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`);
     this.emit({ type: 'send', peer: peer.name, message, payload });
   }
@@ -1098,7 +1106,7 @@ export class ReplicationCore {
 
   // ---------------------------------------------------------------- receiving
 
-  private receive(name: string, m: PeerMessage, payload: Buffer | null): void {
+  private receive(name: string, m: PeerMessage, payload: BlockData | null): void {
     const p = this.peers.get(name);
     if (!p || p.conn === C.StandAlone || p.conn === C.WFConnection || p.conn === C.Unconnected) return;
     if ('volume' in m && !this.volumes.has(m.volume)) return this.protocolError(p, `message ${m.type} for unknown volume ${m.volume}`);
@@ -1152,7 +1160,7 @@ export class ReplicationCore {
         this.volumes.get(m.volume)!.bitmaps.get(name)!.setRange(m.offset, m.length);
         return;
       case 'bitmap':
-        return this.receiveBitmap(p, m.volume, m.byteOffset, m.last, payload!);
+        return this.receiveBitmap(p, m.volume, m.byteOffset, m.last, blockDataBuffer(payload!));
       case 'sync-start': {
         const pv = this.peerVolume(p, m.volume);
         if (pv.repl !== C.Connected) return this.protocolError(p, `sync-start while ${connectionStateName(pv.repl)}`);
@@ -1273,11 +1281,11 @@ export class ReplicationCore {
     });
   }
 
-  private appWrite(reqId: number, volume: number, offset: number, data: Buffer, fua: boolean): void {
+  private appWrite(reqId: number, volume: number, offset: number, data: BlockData, fua: boolean): void {
     const v = this.volumes.get(volume);
     if (!v || this.role !== Role.Primary) return this.emit({ type: 'app-done', reqId, ok: false, error: 'Wrong medium type' });
     if (v.disk !== D.UpToDate) return this.emit({ type: 'app-done', reqId, ok: false, error: `local disk is ${diskStateName(v.disk)}` });
-    const length = data.length;
+    const length = blockDataLength(data);
     v.locks.acquire(offset, length, () => {
       const extents = extentsForRange(offset, length);
       const act = v.al.activate(extents);
@@ -1298,12 +1306,13 @@ export class ReplicationCore {
 
   private readonly alWaiters: (() => void)[] = [];
 
-  private startWrite(v: LocalVolume, reqId: number, offset: number, data: Buffer, fua: boolean, extents: number[]): void {
+  private startWrite(v: LocalVolume, reqId: number, offset: number, data: BlockData, fua: boolean, extents: number[]): void {
+    const length = blockDataLength(data);
     const w: AppWrite = {
       reqId,
       volume: v.volume,
       offset,
-      length: data.length,
+      length: length,
       localDone: false,
       ok: true,
       waitingPeers: new Set(),
@@ -1319,10 +1328,10 @@ export class ReplicationCore {
         w.localDone = true;
         if (!ok) w.ok = false;
         else {
-          v.writtenKiB += data.length / 1024;
-          v.appIoSectors += data.length / 512;
+          v.writtenKiB += length / 1024;
+          v.appIoSectors += length / 512;
         }
-        v.locks.release(offset, data.length);
+        v.locks.release(offset, length);
         v.al.release(extents);
         const waiters = this.alWaiters.splice(0);
         for (const retry of waiters) retry();
@@ -1333,8 +1342,8 @@ export class ReplicationCore {
       const pv = p.conn === C.Connected ? this.peerVolume(p, v.volume) : null;
       if (p.conn === C.Connected && pv && (pv.repl === C.Connected || pv.repl === C.SyncSource || pv.repl === C.PausedSyncS || pv.repl === C.VerifyS || pv.repl === C.VerifyT)) {
         this.send(p, { type: 'data', volume: v.volume, id: w.id, epoch: p.epoch, offset, fua }, data);
-        pv.sentKiB += data.length / 1024;
-        p.transferLog.push({ volume: v.volume, offset, length: data.length, epoch: p.epoch });
+        pv.sentKiB += length / 1024;
+        p.transferLog.push({ volume: v.volume, offset, length: length, epoch: p.epoch });
         if (this.cfg.protocol !== 'A') w.waitingPeers.add(p.name);
         w.holders.add(p.name);
         if (p.epochWrites === 0) p.epochOpenedMs = this.nowMs;
@@ -1342,8 +1351,8 @@ export class ReplicationCore {
       } else {
         // The peer cannot get this write now: remember the blocks for the next resync.
         const bm = v.bitmaps.get(p.name)!;
-        const newlySet = bm.setRange(offset, data.length);
-        if (p.conn === C.Connected) this.send(p, { type: 'out-of-sync', volume: v.volume, offset, length: data.length });
+        const newlySet = bm.setRange(offset, length);
+        if (p.conn === C.Connected) this.send(p, { type: 'out-of-sync', volume: v.volume, offset, length: length });
         if (newlySet > 0) {
           // A bit that goes 0 -> 1 is on disk before the write is acknowledged: a crash
           // must not forget that the peer misses these blocks.
@@ -1438,35 +1447,36 @@ export class ReplicationCore {
 
   // ---------------------------------------------------------------- replicated writes (Secondary)
 
-  private receiveData(p: PeerState, m: Extract<PeerMessage, { type: 'data' }>, data: Buffer): void {
+  private receiveData(p: PeerState, m: Extract<PeerMessage, { type: 'data' }>, data: BlockData): void {
+    const length = blockDataLength(data);
     const v = this.volumes.get(m.volume)!;
     const pv = this.peerVolume(p, m.volume);
     if (p.peerRole !== Role.Primary && !this.cfg.allowTwoPrimaries) return this.protocolError(p, 'data from a peer that is not Primary');
     if (!replicating(pv.repl)) return this.protocolError(p, `data while ${connectionStateName(pv.repl)}`);
-    if (m.offset + data.length > v.sizeBytes) return this.protocolError(p, `write beyond the end of volume ${m.volume}`);
+    if (m.offset + length > v.sizeBytes) return this.protocolError(p, `write beyond the end of volume ${m.volume}`);
     if (this.cfg.protocol === 'B') this.send(p, { type: 'recv-ack', volume: m.volume, id: m.id });
-    pv.receivedKiB += data.length / 1024;
+    pv.receivedKiB += length / 1024;
     if (this.peers.size > 1) {
       // Until the Primary says who else holds this write, the other peers may miss it.
-      for (const q of this.peers.values()) if (q !== p) v.bitmaps.get(q.name)!.setRange(m.offset, data.length);
-      this.inFlightMarks.set(`${p.name}:${m.id}`, { volume: m.volume, offset: m.offset, length: data.length });
+      for (const q of this.peers.values()) if (q !== p) v.bitmaps.get(q.name)!.setRange(m.offset, length);
+      this.inFlightMarks.set(`${p.name}:${m.id}`, { volume: m.volume, offset: m.offset, length: length });
     }
     p.epochsInFlight.set(m.epoch, (p.epochsInFlight.get(m.epoch) ?? 0) + 1);
-    v.locks.acquire(m.offset, data.length, () => {
+    v.locks.acquire(m.offset, length, () => {
       this.io(
         (opId) => ({ type: 'disk-write', opId, volume: m.volume, offset: m.offset, data, fua: m.fua }),
         (ok) => {
-          v.locks.release(m.offset, data.length);
+          v.locks.release(m.offset, length);
           if (ok) {
-            v.writtenKiB += data.length / 1024;
-            v.appIoSectors += data.length / 512;
+            v.writtenKiB += length / 1024;
+            v.appIoSectors += length / 512;
           }
           if (this.inFlightMarks.has(`${p.name}:${m.id}`)) {
             // Marked again now that the blocks changed: a resync read served between the
             // arrival and this write cleared the first marks with the older data.
-            for (const q of this.peers.values()) if (q !== p) v.bitmaps.get(q.name)!.setRange(m.offset, data.length);
+            for (const q of this.peers.values()) if (q !== p) v.bitmaps.get(q.name)!.setRange(m.offset, length);
           }
-          if (ok && (pv.repl === C.SyncTarget || pv.repl === C.PausedSyncT)) v.bitmaps.get(p.name)!.clearRange(m.offset, data.length);
+          if (ok && (pv.repl === C.SyncTarget || pv.repl === C.PausedSyncT)) v.bitmaps.get(p.name)!.clearRange(m.offset, length);
           if (this.cfg.protocol === 'C' && p.conn === C.Connected) {
             this.send(p, { type: ok ? 'write-ack' : 'neg-ack', volume: m.volume, id: m.id });
           }
@@ -1758,22 +1768,23 @@ export class ReplicationCore {
     this.send(p, { type: 'rs-data', volume, offset, length }, data);
   }
 
-  private receiveResyncData(p: PeerState, volume: number, offset: number, data: Buffer): void {
+  private receiveResyncData(p: PeerState, volume: number, offset: number, data: BlockData): void {
+    const length = blockDataLength(data);
     const v = this.volumes.get(volume)!;
     const pv = this.peerVolume(p, volume);
     if (pv.repl !== C.SyncTarget) return this.protocolError(p, `resync data while ${connectionStateName(pv.repl)}`);
-    if (offset + data.length > v.sizeBytes) return this.protocolError(p, 'resync data beyond the end of the volume');
-    pv.receivedKiB += data.length / 1024;
-    v.locks.acquire(offset, data.length, () => {
+    if (offset + length > v.sizeBytes) return this.protocolError(p, 'resync data beyond the end of the volume');
+    pv.receivedKiB += length / 1024;
+    v.locks.acquire(offset, length, () => {
       this.io(
         (opId) => ({ type: 'disk-write', opId, volume, offset, data, fua: false }),
         (ok) => {
-          v.locks.release(offset, data.length);
+          v.locks.release(offset, length);
           if (!ok) return this.protocolError(p, `local write error at ${offset} during resync`);
-          v.writtenKiB += data.length / 1024;
+          v.writtenKiB += length / 1024;
           // These blocks changed here and nowhere else but at the source: every other peer may miss them.
-          for (const q of this.peers.values()) if (q !== p) v.bitmaps.get(q.name)!.setRange(offset, data.length);
-          this.resyncBlocksDone(p, volume, offset, data.length, false);
+          for (const q of this.peers.values()) if (q !== p) v.bitmaps.get(q.name)!.setRange(offset, length);
+          this.resyncBlocksDone(p, volume, offset, length, false);
         },
       );
     });
@@ -1973,8 +1984,9 @@ export class ReplicationCore {
         }
       }
     }
-    if (this.bitmapPersistDue) {
+    if (this.bitmapPersistDue && nowMs - this.lastBitmapWriteoutMs >= BITMAP_LAZY_WRITEOUT_MS) {
       this.bitmapPersistDue = false;
+      this.lastBitmapWriteoutMs = nowMs;
       for (const v of this.volumes.values()) {
         for (const p of this.peers.values()) {
           const pv = this.peerVolume(p, v.volume);

@@ -100,10 +100,10 @@ async function handshakeAsBob(p: RawPeer): Promise<void> {
   assert.equal(ch.kind, FrameKind.authChallenge);
   const mine = crypto.randomBytes(64);
   p.send(FrameKind.authChallenge, {}, mine);
-  p.send(FrameKind.authResponse, {}, hmac(ch.payload!, 2));
+  p.send(FrameKind.authResponse, {}, hmac(ch.payload as Buffer, 2));
   const resp = await p.next();
   assert.equal(resp.kind, FrameKind.authResponse);
-  assert.ok(resp.payload!.equals(hmac(mine, 1)), 'link answered my challenge correctly');
+  assert.ok((resp.payload as Buffer).equals(hmac(mine, 1)), 'link answered my challenge correctly');
   p.send(FrameKind.handshake, { step: 'ready' });
   const commit = await p.next();
   assert.deepEqual([commit.kind, commit.header], [FrameKind.handshake, { step: 'commit' }]);
@@ -183,7 +183,7 @@ test('a peer echoing my challenge back is refused: "Peer presented the same chal
     await p.next(); // hello
     const ch = await p.next();
     assert.equal(ch.kind, FrameKind.authChallenge);
-    p.send(FrameKind.authChallenge, {}, ch.payload);
+    p.send(FrameKind.authChallenge, {}, ch.payload as Buffer);
     const close = await p.next();
     assert.equal(close.kind, FrameKind.close);
     assert.equal(close.header.code, 'auth-failed');

@@ -122,8 +122,10 @@ test('authenticated pair exchanges 10k messages with payloads in order, both dir
     const payloadOf = (i: number) => (i % 7 === 0 ? null : Buffer.alloc((i * 131) % 4096 + 1, i & 0xff));
     const received: Record<string, number> = { a: 0, b: 0 };
     const errors: string[] = [];
-    const check = (who: 'a' | 'b') => (from: number, header: Record<string, unknown>, payload: Buffer | null) => {
+    const check = (who: 'a' | 'b') => (from: number, header: Record<string, unknown>, received_: Buffer | readonly Buffer[] | null) => {
       const i = received[who]!;
+      // Large payloads arrive as the received chunks.
+      const payload = received_ === null || Buffer.isBuffer(received_) ? received_ : Buffer.concat(received_ as Buffer[]);
       if (header.type !== 'data' || header.seq !== i || header.big !== BigInt(i) * 0x1_0000_0000n) errors.push(`${who}: bad header at ${i}: ${String(header.seq)}`);
       const want = payloadOf(i);
       if (!(want === null ? payload === null : payload !== null && payload.equals(want))) errors.push(`${who}: bad payload at ${i}`);

@@ -172,6 +172,41 @@ test('property: any sequence of frames survives any chunking', () => {
   );
 });
 
+test('property: large payloads come as the received chunks, in order, without a copy; small ones as one buffer', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ bytes: fc.nat({ max: 3000 }), fill: fc.nat({ max: 255 }) }), { minLength: 1, maxLength: 6 }),
+      fc.array(fc.nat(), { maxLength: 20 }),
+      fc.nat({ max: 3000 }),
+      (specs, cuts, chunkedMin) => {
+        // Sent as several buffers too: the encoder takes a chunk list as well as one buffer.
+        const payloads = specs.map((s) => Buffer.alloc(s.bytes, s.fill));
+        const wire = concat(payloads.flatMap((pl, i) => encodeFrame(FrameKind.message, { type: 'data', i }, pl.length > 1 ? [pl.subarray(0, 1), pl.subarray(1)] : pl)));
+        const d = new FrameDecoder();
+        d.setChunkedPayloadBytesMin(chunkedMin);
+        // Each piece in its own memory, as socket reads are.
+        const pieces = splitAt(wire, cuts).map((b) => Buffer.from(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)));
+        const got: Frame[] = [];
+        for (const c of pieces) got.push(...d.feed(c));
+        assert.equal(got.length, payloads.length);
+        got.forEach((g, i) => {
+          const want = payloads[i]!;
+          if (want.length === 0) return assert.equal(g.payload, null);
+          if (Array.isArray(g.payload)) {
+            assert.ok(want.length >= chunkedMin, 'only payloads of at least the threshold are chunked');
+            assert.ok(g.payload.length > 1);
+            for (const c of g.payload as Buffer[]) assert.ok(pieces.some((p) => p.buffer === c.buffer), 'a chunk is a view of a received piece');
+            assert.deepEqual(Buffer.concat(g.payload as Buffer[]), want);
+          } else {
+            assert.deepEqual(g.payload, want);
+          }
+        });
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
 function onlyProtocolErrors(chunks: Buffer[]): void {
   const d = new FrameDecoder({ payloadBytesMax: 4096 });
   try {

@@ -42,8 +42,11 @@ export type FrameHeader = Record<string, unknown>;
 export interface Frame {
   kind: FrameKind;
   header: FrameHeader;
-  /** null when the frame carried no payload bytes. */
-  payload: Buffer | null;
+  /**
+   * null when the frame carried no payload bytes. A payload of at least the decoder's
+   * `chunkedPayloadBytesMin` that spans received chunks comes as those chunks (no copy).
+   */
+  payload: Buffer | readonly Buffer[] | null;
 }
 
 export interface FrameLimits {
@@ -218,7 +221,7 @@ export function decodeHeaderJson(bytes: Uint8Array): FrameHeader {
 export function encodeFrame(
   kind: FrameKind,
   header: FrameHeader,
-  payload: Buffer | null = null,
+  payload: Buffer | readonly Buffer[] | null = null,
   limits: FrameLimits = FRAME_LIMITS_DEFAULT,
 ): Buffer[] {
   if (!Number.isInteger(kind) || kind < 0 || kind > KIND_MAX) throw new RangeError(`unknown peer frame kind ${kind}`);
@@ -226,7 +229,7 @@ export function encodeFrame(
   if (json.length > limits.headerJsonBytesMax) {
     throw new RangeError(`peer frame header is ${json.length} bytes, limit ${limits.headerJsonBytesMax}`);
   }
-  const payloadBytes = payload === null ? 0 : payload.length;
+  const payloadBytes = payload === null ? 0 : Buffer.isBuffer(payload) ? payload.length : frameBytes(payload);
   if (payloadBytes > limits.payloadBytesMax) {
     throw new RangeError(`peer frame payload is ${payloadBytes} bytes, limit ${limits.payloadBytesMax}`);
   }
@@ -237,7 +240,8 @@ export function encodeFrame(
   head.writeUInt32BE(json.length, 8);
   head.writeUInt32BE(payloadBytes, 12);
   json.copy(head, FRAME_HEADER_BYTES);
-  return payloadBytes > 0 ? [head, payload!] : [head];
+  if (payloadBytes === 0) return [head];
+  return Buffer.isBuffer(payload) ? [head, payload] : [head, ...payload!.filter((c) => c.length > 0)];
 }
 
 /** Total bytes of an encoded frame. */
@@ -261,9 +265,18 @@ export class FrameDecoder {
   private readonly queue = new ByteQueue();
   private pending: { kind: FrameKind; jsonBytes: number; payloadBytes: number } | null = null;
   private failure: PeerProtocolError | null = null;
+  private chunkedPayloadBytesMin = Infinity;
 
   constructor(limits: Partial<FrameLimits> = {}) {
     this.limits = checkLimits({ ...FRAME_LIMITS_DEFAULT, ...limits });
+  }
+
+  /**
+   * Payloads of at least this many bytes that span several received chunks are returned
+   * as the list of chunks instead of being copied into one buffer (default: never).
+   */
+  setChunkedPayloadBytesMin(bytes: number): void {
+    this.chunkedPayloadBytesMin = bytes;
   }
 
   setLimits(limits: Partial<FrameLimits>): void {
@@ -350,7 +363,15 @@ export class FrameDecoder {
     if (p.kind === FrameKind.message && typeof header.type !== 'string') {
       throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', 'message frame header has no string "type"');
     }
-    const payload = p.payloadBytes > 0 ? this.queue.take(p.payloadBytes) : null;
+    let payload: Buffer | Buffer[] | null = null;
+    if (p.payloadBytes > 0) {
+      if (p.payloadBytes >= this.chunkedPayloadBytesMin) {
+        const chunks = this.queue.takeChunks(p.payloadBytes);
+        payload = chunks.length === 1 ? chunks[0]! : chunks;
+      } else {
+        payload = this.queue.take(p.payloadBytes);
+      }
+    }
     this.pending = null;
     return { kind: p.kind, header, payload };
   }

@@ -112,7 +112,8 @@ export interface PeerConnectedInfo {
 
 export interface PeerLinkEvents {
   connected: [peerNodeId: number, info: PeerConnectedInfo];
-  message: [peerNodeId: number, header: PeerMessageHeader, payload: Buffer | null];
+  /** Large payloads may come as the received chunks (see FrameDecoder.setChunkedPayloadBytesMin). */
+  message: [peerNodeId: number, header: PeerMessageHeader, payload: Buffer | readonly Buffer[] | null];
   disconnected: [peerNodeId: number, reason: string];
   refused: [peerNodeId: number, reason: string];
   drain: [peerNodeId: number];
@@ -188,6 +189,8 @@ const DEFAULTS = {
 };
 
 /** Frames before the connection is committed are small: hello, challenge, response, close. */
+/** Message payloads from this size on are delivered as received chunks. */
+const CHUNKED_PAYLOAD_BYTES_MIN = 128 * 1024;
 const HANDSHAKE_LIMITS: FrameLimits = { headerJsonBytesMax: 4096, payloadBytesMax: PEER_CHALLENGE_BYTES_MAX };
 /** After sending a close frame, how long we wait for the peer to close before destroying. */
 const LINGER_MS = 500;
@@ -399,7 +402,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
    * Backpressure: bufferedBytes(peer) grows; 'drain' is emitted once the socket drained after
    * its buffer passed the high-water mark. Throws on an unknown peer or an unencodable frame.
    */
-  send(peerNodeId: number, header: PeerMessageHeader, payload?: Buffer | null): boolean {
+  send(peerNodeId: number, header: PeerMessageHeader, payload?: Buffer | readonly Buffer[] | null): boolean {
     const slot = this.slotOf(peerNodeId);
     if (typeof header?.type !== 'string') throw new TypeError('message header needs a string "type"');
     const bufs = encodeFrame(FrameKind.message, header, payload ?? null, this.frameLimits);
@@ -834,8 +837,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
         if (f.kind === FrameKind.handshake && f.header.step === 'hello') return this.onHello(conn, f.header);
         break;
       case 'auth':
-        if (f.kind === FrameKind.authChallenge) return this.onChallenge(conn, f.payload);
-        if (f.kind === FrameKind.authResponse) return this.onResponse(conn, f.payload);
+        if (f.kind === FrameKind.authChallenge) return this.onChallenge(conn, f.payload as Buffer | null);
+        if (f.kind === FrameKind.authResponse) return this.onResponse(conn, f.payload as Buffer | null);
         if (f.kind === FrameKind.handshake) return this.onHandshakeStep(conn, f.header);
         break;
       case 'established':
@@ -1006,6 +1009,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     conn.timers.handshake = null;
     conn.state = 'established';
     conn.decoder.setLimits(this.frameLimits);
+    // Replicated writes and resync data go to the disk with pwritev: no reassembly copy.
+    conn.decoder.setChunkedPayloadBytesMin(CHUNKED_PAYLOAD_BYTES_MIN);
     slot.pending.delete(conn);
     slot.established = conn;
     this.clearReconnect(slot);
