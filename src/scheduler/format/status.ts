@@ -102,7 +102,7 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
   const promoted: NodeInfo[] = [];
   for (const r of cl.children) {
     if (r.runningOn.length === 0) continue;
-    const plain = r.runningOn.length === 1 && !r.runningOn[0]!.unclean && r.managed && !r.failed && !r.orphan && !r.startPending;
+    const plain = r.runningOn.length === 1 && !(r.runningOn[0]!.unclean && !r.runningOn[0]!.online) && r.managed && !r.failed && !r.orphan && !r.startPending;
     if (plain && (r.role === 'Started' || r.role === 'Unknown' || r.role === 'Unpromoted')) started.push(r.runningOn[0]!);
     else if (plain && r.role === 'Promoted' && info.promotable) promoted.push(r.runningOn[0]!);
     // An anonymous instance goes by its primitive's name.

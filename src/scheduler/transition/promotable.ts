@@ -125,11 +125,13 @@ function createRoleRecurring(ws: WorkingSet, rsc: Rsc): void {
     if (op.name !== 'monitor' && op.name !== 'status') continue;
     if (op.role === 'Stopped') continue;
     if (rsc.nextRole === 'Stopped' || !node) continue;
+    // Two definitions of one name and interval are a configuration error: neither is used.
+    if (rsc.ops.filter((o) => o.name === op.name && o.intervalMs === op.intervalMs).length > 1) continue;
     const key = opKey(rsc.id, op.name, op.intervalMs);
     const active = rsc.actions.some((a) => a.key === key && a.node === node);
     const optional = startAction !== undefined && startAction.optional && active && !rsc.reschedule.has(`${node.id}:${key}`);
-    const opRole = op.role === 'Started' ? undefined : op.role;
-    const matches = opRole !== undefined ? opRole === rsc.nextRole : rsc.nextRole !== 'Promoted';
+    // A monitor for role Started never matches an instance's unpromoted or promoted role.
+    const matches = op.role !== undefined ? op.role === rsc.nextRole : rsc.nextRole !== 'Promoted';
     if (!matches) {
       if (optional) {
         // Running in the old role: cancelled before the role changes.
