@@ -84,8 +84,8 @@ function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: bo
     const t = tr.toLowerCase();
     // Unpromoted/Promoted only mean something inside a promotable clone.
     if (t === 'stopped') targetRole = 'Stopped';
+    // Promoted is what a promotable instance may become anyway: no limit.
     else if (promotable && (t === 'unpromoted' || t === 'slave')) targetRole = 'Unpromoted';
-    else if (promotable && (t === 'promoted' || t === 'master')) targetRole = 'Promoted';
   }
   return {
     def, id: def.id, index, priority: parseScore(meta['priority']) ?? 0, stickiness: stick,
