@@ -47,7 +47,7 @@ export function resourceLine(r: Rsc, indent = '    ', name = r.id): string {
   // One parenthesis, in crm_mon's order: UNCLEAN, disabled, blocked or unmanaged, failure ignored.
   const flags: string[] = [];
   if (r.runningOn.length === 1 && r.runningOn[0]!.unclean && !r.runningOn[0]!.online) flags.push('UNCLEAN');
-  if (r.targetRole === 'Stopped') flags.push('disabled');
+  if (isDisabled(r)) flags.push('disabled');
   if (r.blocked && r.runningOn.length > 0) flags.push('blocked');
   else if (!r.managed) flags.push('unmanaged');
   if (r.failureIgnored) flags.push('failure ignored');
@@ -59,10 +59,15 @@ export function resourceLine(r: Rsc, indent = '    ', name = r.id): string {
   return `${indent}* ${name}\t(${agent(r)}):\t ${state}${where}${f}`;
 }
 
+/** Disabled: target-role Stopped, or Unpromoted for a promotable clone's instance. */
+function isDisabled(r: Rsc): boolean {
+  return r.targetRole === 'Stopped' || (r.targetRole === 'Unpromoted' && r.cloneOf?.clone?.promotable === true);
+}
+
 /** crm_mon's header count of disabled and blocked resources, printed only when non-zero. */
 export function formatBlockedHeader(ws: WorkingSet): string[] {
   const shown = ws.rscs.filter((r) => !(r.orphan && r.runningOn.length === 0));
-  const disabled = shown.filter((r) => r.targetRole === 'Stopped').length;
+  const disabled = shown.filter(isDisabled).length;
   const blocked = shown.filter((r) => r.blocked).length;
   if (disabled === 0 && blocked === 0) return [];
   return [`${disabled} of ${shown.length} resource instances DISABLED and ${blocked} BLOCKED from further action due to failure`, ''];
@@ -79,7 +84,9 @@ function groupFlags(ws: WorkingSet, id: string): string {
     !ws.config.options.maintenanceMode && !truthy(meta['maintenance']);
   const flags: string[] = [];
   if (!managed) flags.push('unmanaged');
-  if (meta['target-role'] !== undefined && meta['target-role'].toLowerCase() === 'stopped') flags.push('disabled');
+  const tr = meta['target-role']?.toLowerCase();
+  const promotable = def.kind === 'clone' && def.promotable;
+  if (tr === 'stopped' || (promotable && (tr === 'unpromoted' || tr === 'slave'))) flags.push('disabled');
   return flags.length ? ` (${flags.join(', ')})` : '';
 }
 
@@ -111,7 +118,8 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
   const byName = (a: NodeInfo, b: NodeInfo): number => ws.nodes.indexOf(a) - ws.nodes.indexOf(b);
   const list = (ns: NodeInfo[]): string => [...new Set(ns)].sort(byName).map((n) => n.uname).join(' ');
   if (promoted.length) out.push(`      * Promoted: [ ${list(promoted)} ]`);
-  if (started.length) out.push(`      * ${info.promotable ? 'Unpromoted' : 'Started'}: [ ${list(started)} ]`);
+  const limited = info.promotable && /^(unpromoted|slave)$/i.test(info.targetRole ?? '');
+  if (started.length) out.push(`      * ${info.promotable ? 'Unpromoted' : 'Started'}${limited ? ' (target-role)' : ''}: [ ${list(started)} ]`);
   const active = cl.children.filter((r) => r.runningOn.length > 0).length;
   if (active < cl.children.length) {
     const stopped = ws.nodes.filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
