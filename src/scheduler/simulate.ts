@@ -13,6 +13,7 @@ import { createGroupActions, createOrderings, createResourceActions, propagate, 
 import { buildGraph, executionOrder } from './transition/graph.js';
 import { scheduleFencing } from './transition/fencing.js';
 import { applyTicketConstraints } from './placement/tickets.js';
+import { createLoadStoppedActions, createUtilizationOrderings } from './placement/utilization.js';
 import { createNotifications } from './transition/notify.js';
 import type { Action, Rsc, WorkingSet } from './working-set.js';
 
@@ -42,6 +43,7 @@ export function scheduleWorkingSet(ws: WorkingSet): ScheduleResult {
   applyTicketConstraints(ws);
   applyNodeCriteria(ws);
   handleConfigChanges(ws);
+  createLoadStoppedActions(ws);
   const colocations = resolveColocations(ws);
   const assigner = new Assigner(ws, colocations);
   const scores: string[] = [];
@@ -49,7 +51,7 @@ export function scheduleWorkingSet(ws: WorkingSet): ScheduleResult {
   for (const g of [...ws.groups, ...ws.clones]) scores.push(...(g.assignScores ?? []), ...(g.promotionScores ?? []));
   for (const r of ws.rscs) {
     for (const n of ws.nodes) {
-      const s = r.allowed.get(n.id);
+      const s = (r.printedScores ?? r.allowed).get(n.id);
       if (s !== undefined) scores.push(`pcmk__primitive_assign: ${r.id} allocation score on ${n.uname}: ${formatScore(s)}`);
     }
   }
@@ -60,6 +62,7 @@ export function scheduleWorkingSet(ws: WorkingSet): ScheduleResult {
     const g = r.group;
     if (g && g.children[g.children.length - 1] === r) createGroupActions(ws, g);
   }
+  createUtilizationOrderings(ws);
   createOrderings(ws, colocations);
   scheduleFencing(ws);
   scheduleShutdowns(ws);

@@ -126,6 +126,8 @@ export interface Rsc {
   startPending: boolean;
   pendingTask?: string;
   allowed: Map<string, number>;
+  /** The node scores as printed, when placement changed them afterwards (capacity bans). */
+  printedScores?: Map<string, number>;
   provisional: boolean;
   assigning: boolean;
   merging: boolean;

@@ -70,6 +70,8 @@ export interface PrimitiveDef extends ResourceBase {
   readonly type: string;
   readonly params: Readonly<Record<string, string>>;
   readonly ops: readonly OpDef[];
+  /** What running it uses of a node's capacity (utilization attributes). */
+  readonly utilization: Readonly<Record<string, string>>;
 }
 
 export interface GroupDef extends ResourceBase {

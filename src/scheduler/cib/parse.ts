@@ -126,6 +126,7 @@ function parsePrimitive(el: XmlElement, idx: IdIndex): PrimitiveDef {
     kind: 'primitive', id: need(el, 'id'), class: el.attrs['class'] ?? '', provider: el.attrs['provider'],
     type: el.attrs['type'] ?? '', metaSets, meta: flattenSets(metaSets),
     params: flattenSets(nvSets(el, 'instance_attributes', idx)), ops: parseOps(el, idx),
+    utilization: flattenSets(nvSets(el, 'utilization', idx)),
   };
 }
 

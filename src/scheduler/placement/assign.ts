@@ -7,6 +7,7 @@ import { effectiveNoQuorumPolicy, type Rsc, type WorkingSet } from '../working-s
 import type { Colocation } from './colocation.js';
 import { evalRule, ruleScore } from './rules.js';
 import { addPromotionScores, applyCloneColocScore, setInstanceRoles } from './promotable.js';
+import { assignmentOrder, banInsufficientCapacity, compareCapacities, consumeCapacity } from './utilization.js';
 
 export function nodeAvailable(n: NodeInfo): boolean {
   return n.online && !n.shutdown && !n.unclean && !n.standby && !n.maintenance;
@@ -143,6 +144,9 @@ export class Assigner {
     if (ws.config.options.stonithEnabled && !ws.haveStonithResource) {
       for (const r of ws.rscs) r.managed = false;
     }
+    // Pacemaker re-sorts its resource list itself, so transition and graph follow the new order.
+    const ordered = assignmentOrder(ws, ws.rscs, nodeAvailable, (r) => this.forwardScores(r));
+    (ws.rscs as Rsc[]).splice(0, ws.rscs.length, ...ordered);
     for (const r of ws.rscs) this.assign(r);
   }
 
@@ -281,10 +285,7 @@ export class Assigner {
       const n = this.ws.nodes.find((x) => x.id === id)!;
       const score = this.bestScoreMatching(rsc, attr, n.attrs.get(attr));
       if (factor < 0 && score < 0) continue;
-      const wf = Math.fround(factor * score);
-      let weight = Math.trunc(wf < 0 ? wf - 0.5 : wf + 0.5);
-      if (weight === 0 && score !== 0) weight = factor > 0 ? 1 : factor < 0 ? -1 : 0;
-      work.set(id, addScores(weight, w));
+      work.set(id, addScores(colocatedWeight(factor, score), w));
     }
     if (anyAvailable(this.ws, work)) {
       for (const c of this.withThis.get(rsc) ?? []) {
@@ -302,6 +303,36 @@ export class Assigner {
     return work;
   }
 
+  /**
+   * A resource's node scores merged with those of the resources it must be placed with, following
+   * "this with" colocations (Pacemaker's forward merge, used to order assignment by capacity).
+   */
+  forwardScores(rsc: Rsc, nodes?: Map<string, number>, attr = '#uname', factor = 1): Map<string, number> {
+    if (nodes && rsc.merging) return nodes;
+    rsc.merging = true;
+    let work: Map<string, number>;
+    if (!nodes) {
+      const last = rsc.group?.children[rsc.group.children.length - 1];
+      work = last && last !== rsc ? this.forwardScores(last) : new Map(rsc.allowed);
+    } else {
+      work = new Map(nodes);
+      for (const [id, w] of work) {
+        const n = this.ws.nodes.find((x) => x.id === id)!;
+        const score = this.bestScoreMatching(rsc, attr, n.attrs.get(attr));
+        if (factor < 0 && score < 0) continue;
+        work.set(id, addScores(colocatedWeight(factor, score), w));
+      }
+    }
+    if (anyAvailable(this.ws, work)) {
+      const sign = factor < 0 ? -1 : 1;
+      for (const c of this.thisWith.get(rsc) ?? []) {
+        work = this.forwardScores(c.primary, work, c.nodeAttribute, sign * Math.fround(c.score / INFINITY));
+      }
+    }
+    rsc.merging = false;
+    return work;
+  }
+
   private bestScoreMatching(rsc: Rsc, attr: string, value: string | undefined): number {
     let best = -INFINITY;
     for (const [id, w] of rsc.allowed) {
@@ -311,15 +342,41 @@ export class Assigner {
     return best;
   }
 
+  /** Resources that must share rsc's node (mandatory colocations either way, group siblings), as Pacemaker's colocated_resources. */
+  private colocatedWith(rsc: Rsc): Rsc[] {
+    const out: Rsc[] = [];
+    const visit = (r: Rsc): void => {
+      if (out.includes(r)) return;
+      out.push(r);
+      for (const m of r.group?.children ?? []) visit(m);
+      const plain = (c: Colocation): boolean => c.score >= INFINITY && (c.dependentRole ?? 'Started') === 'Started' && (c.primaryRole ?? 'Started') === 'Started';
+      for (const c of this.thisWith.get(r) ?? []) if (plain(c) && c.primary !== rsc) visit(c.primary);
+      for (const c of this.withThis.get(r) ?? []) if (plain(c) && c.dependent !== rsc && !(r.cloneOf && !c.dependent.cloneOf)) visit(c.dependent);
+    };
+    visit(rsc);
+    return out;
+  }
+
   private assignBest(rsc: Rsc): void {
     const ws = this.ws;
+    // Scores are printed before capacity is checked.
+    const printed = new Map(rsc.allowed);
+    const prefer = banInsufficientCapacity(ws, rsc, this.colocatedWith(rsc), nodeAvailable, (n, why) => {
+      rsc.printedScores ??= printed;
+      addLocation(ws, rsc, n, -INFINITY, why);
+    });
     const current = rsc.runningOn[0];
     const entries = [...rsc.allowed.entries()].map(([id, w]) => ({ node: ws.nodes.find((n) => n.id === id)!, w }));
     const eff = (e: { node: NodeInfo; w: number }): number => (nodeAvailable(e.node) ? e.w : -INFINITY);
+    const strategy = ws.config.options.placementStrategy.toLowerCase();
     entries.sort((a, b) => {
       const d = eff(b) - eff(a);
       if (d !== 0) return d;
-      if (ws.config.options.placementStrategy !== 'minimal') {
+      if (strategy === 'balanced') {
+        const c = compareCapacities(ws, a.node, b.node);
+        if (c !== 0) return c;
+      }
+      if (strategy !== 'minimal') {
         if (a.node.numResources !== b.node.numResources) return a.node.numResources - b.node.numResources;
         if (current) {
           if (a.node === current) return -1;
@@ -328,6 +385,11 @@ export class Assigner {
       }
       return a.node.uname < b.node.uname ? -1 : a.node.uname > b.node.uname ? 1 : 0;
     });
+    const preferred = prefer ? entries.find((e) => e.node === prefer) : undefined;
+    if (preferred && entries[0] && preferred.w >= entries[0].w && preferred.w >= 0 && nodeAvailable(preferred.node)) {
+      this.finalize(rsc, preferred.node, false, preferred.w);
+      return;
+    }
     let chosen: (typeof entries)[number] | undefined = entries[0];
     if (chosen && chosen.w > 0 && nodeAvailable(chosen.node) && current && nodeAvailable(current) && (rsc.allowed.get(current.id) ?? -1) >= 0) {
       for (const e of entries.slice(1)) {
@@ -358,7 +420,16 @@ export class Assigner {
     }
     rsc.allocatedTo = chosen;
     chosen.numResources++;
+    consumeCapacity(this.ws, rsc, chosen);
   }
+}
+
+/** A colocated resource's score scaled by the colocation's factor, rounded as Pacemaker does (never to 0 from non-0). */
+function colocatedWeight(factor: number, score: number): number {
+  const wf = Math.fround(factor * score);
+  const weight = Math.trunc(wf < 0 ? wf - 0.5 : wf + 0.5);
+  if (weight === 0 && score !== 0) return factor > 0 ? 1 : factor < 0 ? -1 : 0;
+  return weight;
 }
 
 function rankOf(r: string): number {

@@ -62,6 +62,8 @@ export interface NodeInfo {
   /** Set when the node has a node_state entry. */
   seen: boolean;
   numResources: number;
+  /** Capacity left for placement (utilization attributes); set when the placement strategy uses it. */
+  remainingCapacity?: Map<string, number>;
 }
 
 export type OnFail = 'ignore' | 'demote' | 'restart' | 'migrate' | 'block' | 'stop' | 'standby' | 'fence';

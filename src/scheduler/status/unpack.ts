@@ -446,7 +446,7 @@ function unpackHistory(ws: WorkingSet, node: NodeInfo, h: ResourceHistory, byId:
     // An orphan: history for a resource no longer configured.
     const def: PrimitiveDef = {
       kind: 'primitive', id: h.rscId, class: h.class ?? '', provider: h.provider, type: h.type ?? '',
-      meta: {}, metaSets: [], params: {}, ops: [],
+      meta: {}, metaSets: [], params: {}, ops: [], utilization: {},
     };
     rsc = makeRsc(ws.config, def, 100000 + orphanIndex.n++, true);
     rsc.managed = rsc.managed && ws.config.options.stopOrphanResources;
