@@ -20,11 +20,17 @@ export interface GroupRsc {
   promotionScores?: string[];
   /** A clone's notification rounds (meta notify=true), expanded once the flags have settled. */
   notifications?: NotifyData[];
+  /** A clone of a group: its instances (groups grp:0, grp:1, ...); `children` are then all their members. */
+  instances?: GroupRsc[];
+  /** A group that is an instance of a clone. */
+  cloneOf?: GroupRsc;
 }
 
 /** A clone's own settings (clone-max, clone-node-max, globally-unique, interleave). */
 export interface CloneInfo {
   readonly childId: string;
+  /** A clone of a group: the ids of the group's members (instances are named member:N). */
+  readonly members?: readonly string[];
   readonly max: number;
   readonly nodeMax: number;
   readonly unique: boolean;

@@ -101,6 +101,7 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
   if (/disabled/.test(own)) flags.push('disabled');
   if (/unmanaged/.test(own)) flags.push('unmanaged');
   const out = [`    * Clone Set: ${cl.id} [${info.childId}]${flags.length ? ` (${flags.join(', ')})` : ''}:`];
+  if (cl.instances) return [...out, ...groupInstanceLines(ws, cl)];
   if (info.unique) {
     for (const r of cl.children) out.push(resourceLine(r, '      '));
     return out;
@@ -122,6 +123,44 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
   if (started.length) out.push(`      * ${info.promotable ? 'Unpromoted' : 'Started'}${limited ? ' (target-role)' : ''}: [ ${list(started)} ]`);
   const active = cl.children.filter((r) => r.runningOn.length > 0).length;
   if (active < cl.children.length) {
+    const stopped = ws.nodes.filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
+    const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
+    if (stopped.length) out.push(`      * Stopped${disabled ? ' (disabled)' : ''}: [ ${stopped.map((n) => n.uname).join(' ')} ]`);
+  }
+  return out;
+}
+
+/** A healthy active member: on one clean node, managed, not failed, orphaned or starting. */
+function plainStarted(r: Rsc): boolean {
+  return r.runningOn.length === 1 && !r.runningOn[0]!.unclean && r.managed && !r.failed && !r.orphan && !r.startPending &&
+    (r.role === 'Started' || r.role === 'Unknown');
+}
+
+/**
+ * A clone of a group: fully and cleanly active anonymous instances are summed up by
+ * node; partly active or troubled ones (and every unique one) get a group block.
+ */
+function groupInstanceLines(ws: WorkingSet, cl: GroupRsc): string[] {
+  const info = cl.clone!;
+  const out: string[] = [];
+  const started: NodeInfo[] = [];
+  const base = (id: string): string => id.replace(/:\d+$/, '');
+  for (const g of cl.instances ?? []) {
+    const active = g.children.filter((r) => r.runningOn.length > 0);
+    if (!info.unique && active.length === 0) continue;
+    const nodes = new Set(g.children.flatMap((r) => r.runningOn));
+    if (!info.unique && active.length === g.children.length && nodes.size === 1 && g.children.every(plainStarted)) {
+      started.push([...nodes][0]!);
+      continue;
+    }
+    out.push(`      * Resource Group: ${g.id}:`);
+    for (const r of g.children) out.push(resourceLine(r, '        ', info.unique ? r.id : base(r.id)));
+  }
+  if (info.unique) return out;
+  const byName = (a: NodeInfo, b: NodeInfo): number => ws.nodes.indexOf(a) - ws.nodes.indexOf(b);
+  if (started.length) out.push(`      * Started: [ ${[...new Set(started)].sort(byName).map((n) => n.uname).join(' ')} ]`);
+  const activeInstances = (cl.instances ?? []).filter((g) => g.children.some((r) => r.runningOn.length > 0)).length;
+  if (activeInstances < (cl.instances ?? []).length) {
     const stopped = ws.nodes.filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
     const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
     if (stopped.length) out.push(`      * Stopped${disabled ? ' (disabled)' : ''}: [ ${stopped.map((n) => n.uname).join(' ')} ]`);

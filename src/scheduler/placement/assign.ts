@@ -5,6 +5,7 @@ import type { NodeInfo } from '../status/model.js';
 import { failCount } from '../status/unpack.js';
 import { effectiveNoQuorumPolicy, type Rsc, type WorkingSet } from '../working-set.js';
 import type { Colocation } from './colocation.js';
+import { assignGroupInstances } from './clone-instances.js';
 import { evalRule, ruleScore } from './rules.js';
 import { addPromotionScores, applyCloneColocScore, setInstanceRoles } from './promotable.js';
 import { assignmentOrder, banInsufficientCapacity, compareCapacities, consumeCapacity } from './utilization.js';
@@ -152,6 +153,11 @@ export class Assigner {
 
   assign(rsc: Rsc): NodeInfo | undefined {
     const ws = this.ws;
+    const cl = rsc.cloneOf;
+    if (cl?.instances && !cl.assignScores) {
+      // A clone of a group: its instances are whole groups.
+      assignGroupInstances(ws, cl, (inst) => { if (inst.children[0]) this.assign(inst.children[0]); });
+    }
     const g = rsc.group;
     if (g && !g.assignScores) {
       // A group is assigned member by member, starting with the first.
@@ -160,7 +166,6 @@ export class Assigner {
       g.assignScores = [...line(g.id, g.allowed), ...g.children.flatMap((c) => line(c.id, c.allowed))];
       for (const c of g.children) this.assign(c);
     }
-    const cl = rsc.cloneOf;
     if (cl && !cl.assignScores) {
       if (cl.clone!.promotable) addPromotionScores(ws, cl);
       // Instances already running keep their nodes first; the rest fill the free ones.

@@ -7,11 +7,15 @@ import { customAction, effectiveNoQuorumPolicy, opKey, type CloneInfo, type Grou
 import { fenceOp } from '../transition/fencing.js';
 import { compareDigests } from '../digest/op-digest.js';
 import { clearFailCount, digestInput } from '../digest/rsc-digest.js';
+import { groupInstanceMember } from './cloned-groups.js';
 import { roleRank, worseOnFail, type NodeInfo, type NodeStateRecord, type OnFail, type OpRecord, type ResourceHistory } from './model.js';
 
 const EXEC_DONE = 0, EXEC_PENDING = -1, EXEC_ERROR = 4, EXEC_ERROR_HARD = 5, EXEC_ERROR_FATAL = 6, EXEC_NOT_INSTALLED = 7;
 
-interface Member { def: PrimitiveDef; groupId?: string; groupMeta?: Readonly<Record<string, string>>; cloneId?: string; clone?: CloneInfo }
+interface Member {
+  def: PrimitiveDef; groupId?: string; groupMeta?: Readonly<Record<string, string>>; cloneId?: string; clone?: CloneInfo;
+  cloneMeta?: Readonly<Record<string, string>>;
+}
 
 function primitivesOf(config: CibConfig): Member[] {
   const out: Member[] = [];
@@ -22,7 +26,16 @@ function primitivesOf(config: CibConfig): Member[] {
       // Instances child:0 .. child:N-1; the clone's meta attributes apply to each of them.
       const info = cloneInfo(config, r.meta, r.child.id, r.promotable);
       for (let i = 0; i < info.max; i++) {
-        out.push({ def: { ...r.child, id: `${r.child.id}:${i}` }, groupMeta: r.meta, cloneId: r.id, clone: info });
+        out.push({ def: { ...r.child, id: `${r.child.id}:${i}` }, groupMeta: r.meta, cloneId: r.id, clone: info, cloneMeta: r.meta });
+      }
+    } else if (r.kind === 'clone' && r.child.kind === 'group') {
+      // Instances grp:0 .. grp:N-1, each with members member:N; meta attributes pass clone -> group -> member.
+      const g = r.child;
+      const info = { ...cloneInfo(config, r.meta, g.id, r.promotable), members: g.children.map((c) => c.id) };
+      for (let i = 0; i < info.max; i++) {
+        for (const c of g.children) {
+          out.push({ def: { ...c, id: `${c.id}:${i}` }, groupId: `${g.id}:${i}`, groupMeta: { ...r.meta, ...g.meta }, cloneId: r.id, clone: info, cloneMeta: r.meta });
+        }
       }
     }
   }
@@ -49,9 +62,10 @@ function cloneInfo(config: CibConfig, meta: Readonly<Record<string, string>>, ch
 /** The instance an operation history belongs to: unique clones by name, anonymous ones by what is free. */
 function cloneInstanceFor(ws: WorkingSet, node: NodeInfo, rscId: string, ops: OpRecord[]): Rsc | undefined {
   const base = rscId.replace(/:\d+$/, '');
-  const clone = ws.clones.find((c) => c.clone!.childId === base);
+  const clone = ws.clones.find((c) => c.clone!.childId === base || c.clone!.members?.includes(base));
   if (!clone) return undefined;
   if (clone.clone!.unique) return clone.children.find((c) => c.id === rscId);
+  if (clone.instances) return groupInstanceMember(clone, node, base);
   const insts = clone.children;
   const here = insts.find((c) => c.runningOn.includes(node));
   const sorted = sortOps(ops);
@@ -559,11 +573,17 @@ export function unpack(config: CibConfig, states: NodeStateRecord[], opts: Unpac
     if (!p.cloneId) return;
     let c = clones.find((x) => x.id === p.cloneId);
     if (!c) {
-      c = { id: p.cloneId, priority: parseScore(p.groupMeta?.['priority']) ?? 0, index: i, children: [], actions: [], allowed: new Map(), clone: p.clone };
+      c = { id: p.cloneId, priority: parseScore(p.cloneMeta?.['priority']) ?? 0, index: i, children: [], actions: [], allowed: new Map(), clone: p.clone };
       clones.push(c);
     }
     c.children.push(rscs[i]!);
     rscs[i]!.cloneOf = c;
+    const g = rscs[i]!.group;
+    if (g) {
+      g.cloneOf = c;
+      c.instances ??= [];
+      if (!c.instances.includes(g)) c.instances.push(g);
+    }
   });
   const nodes: NodeInfo[] = config.nodes.map((n, index) => ({
     id: n.id, uname: n.uname, index, attrs: nodeAttrs(config, n.id, n.uname, n.attrSets), baseScore: n.score,
@@ -597,8 +617,8 @@ export function unpack(config: CibConfig, states: NodeStateRecord[], opts: Unpac
   nodes.sort((a, b) => naturalCompare(a.uname, b.uname));
   // Stable sort of top-level resources by priority, highest first, as unpack_resources does;
   // group members stay together, in their order, at their group's place.
-  const topPriority = (r: Rsc): number => (r.group ? r.group.priority : r.cloneOf ? r.cloneOf.priority : r.priority);
-  const topIndex = (r: Rsc): number => (r.group ? r.group.index : r.cloneOf ? r.cloneOf.index : r.index);
+  const topPriority = (r: Rsc): number => (r.cloneOf ? r.cloneOf.priority : r.group ? r.group.priority : r.priority);
+  const topIndex = (r: Rsc): number => (r.cloneOf ? r.cloneOf.index : r.group ? r.group.index : r.index);
   rscs.sort((a, b) => topPriority(b) - topPriority(a) || topIndex(a) - topIndex(b) || a.index - b.index);
   const byId = new Map(rscs.map((r) => [r.id, r]));
   const orphanIndex = { n: 0 };

@@ -7,6 +7,7 @@ import { createPromotableInstanceActions, orderPromotable } from './promotable.j
 import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import { ColocationBlocker } from './colocation-block.js';
 import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, minimumFirstInstances, orderInstancesInSequence, orderIntoClone } from './clone-order.js';
+import { orderGroupInstances } from './cloned-groups.js';
 import { cloneNotifyPseudoOps, instanceActivity, notifiedCompletion } from './notify.js';
 
 function rank(r: string): number {
@@ -240,12 +241,14 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
     order(ws, cStart, cRunning, { runnableLeft: true });
     order(ws, cStop, cStopped, { runnableLeft: true });
     if (cl.clone!.ordered) orderInstancesInSequence(ws, cl);
+    if (cl.instances) orderGroupInstances(ws, cl, cStart, cRunning, cStop, cStopped);
     for (const c of cl.children) {
-      for (const st of c.actions.filter((a) => a.task === 'start')) {
+      // Members of group instances are ordered through their group's pseudo actions.
+      for (const st of c.actions.filter((a) => a.task === 'start' && !cl.instances)) {
         order(ws, cStart, st, { runnableLeft: true, requiredThenFirst: true });
         order(ws, st, cRunning, { impliesThen: true });
       }
-      for (const sp of c.actions.filter((a) => a.task === 'stop')) {
+      for (const sp of c.actions.filter((a) => a.task === 'stop' && !cl.instances)) {
         order(ws, cStop, sp, { requiredThenFirst: true });
         order(ws, sp, cStopped, { impliesThen: true });
       }

@@ -1,0 +1,54 @@
+// Assignment of a clone's group instances (Pacemaker's distribute_children for
+// a clone of a group): instances that can stay where they run go first, and
+// each instance is kept off nodes that cannot run resources or already hold
+// clone-node-max instances before the group itself is assigned.
+import { INFINITY, formatScore } from '../score.js';
+import type { NodeInfo } from '../status/model.js';
+import type { GroupRsc, WorkingSet } from '../working-set.js';
+import { nodeAvailable } from './assign.js';
+
+/** Where a group instance is active: the node of its members, when they share one. */
+export function instanceNode(g: GroupRsc): NodeInfo | undefined {
+  const nodes = new Set(g.children.flatMap((c) => c.runningOn));
+  return nodes.size === 1 ? [...nodes][0] : undefined;
+}
+
+/** Where a group instance has been assigned (its members follow the first). */
+export function instanceAllocation(g: GroupRsc): NodeInfo | undefined {
+  return g.children[0]?.allocatedTo;
+}
+
+/** Adds a score to an instance and all its members on one node (common_update_score). */
+function updateScore(g: GroupRsc, nodeId: string, score: number): void {
+  for (const m of [g.allowed, ...g.children.map((c) => c.allowed)]) {
+    const cur = m.get(nodeId);
+    if (cur !== undefined) m.set(nodeId, score <= -INFINITY ? -INFINITY : Math.max(-INFINITY, Math.min(INFINITY, cur + score)));
+  }
+}
+
+export function assignGroupInstances(ws: WorkingSet, cl: GroupRsc, assignGroup: (g: GroupRsc) => void): void {
+  const instances = cl.instances ?? [];
+  const line = (id: string, m: Map<string, number>): string[] => ws.nodes.filter((n) => m.has(n.id))
+    .map((n) => `pcmk__clone_allocate: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
+  cl.assignScores = [...line(cl.id, cl.allowed), ...instances.flatMap((g) => [...line(g.id, g.allowed), ...g.children.flatMap((c) => line(c.id, c.allowed))])];
+  const rank = (g: GroupRsc): number => {
+    if (!g.children.some((c) => c.runningOn.length > 0)) return 2;
+    const cur = instanceNode(g);
+    const failed = g.children.some((c) => c.failed);
+    return cur && !failed && nodeAvailable(cur) && (g.allowed.get(cur.id) ?? -1) >= 0 ? 0 : 1;
+  };
+  const ordered = [...instances].sort((a, b) => rank(a) - rank(b) || a.index - b.index);
+  for (const g of ordered) {
+    for (const n of ws.nodes) {
+      if (!g.allowed.has(n.id) && !g.children.some((c) => c.allowed.has(n.id))) continue;
+      const held = instances.filter((o) => o !== g && instanceAllocation(o) === n).length;
+      if (!nodeAvailable(n) || held >= cl.clone!.nodeMax) updateScore(g, n.id, -INFINITY);
+      else {
+        // A node the clone itself may not use is not usable by its instances.
+        const parent = cl.allowed.get(n.id);
+        if (parent !== undefined && parent < 0) updateScore(g, n.id, parent);
+      }
+    }
+    assignGroup(g);
+  }
+}
