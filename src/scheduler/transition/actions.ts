@@ -7,7 +7,7 @@ import { createPromotableInstanceActions, orderPromotable } from './promotable.j
 import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import { ColocationBlocker } from './colocation-block.js';
 import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, minimumFirstInstances, orderInstancesInSequence, orderIntoClone } from './clone-order.js';
-import { orderGroupInstances } from './cloned-groups.js';
+import { orderGroupInstances, probedGroupInstance } from './cloned-groups.js';
 import { cloneNotifyPseudoOps, instanceActivity, notifiedCompletion } from './notify.js';
 
 function rank(r: string): number {
@@ -22,9 +22,13 @@ export function scheduleProbes(ws: WorkingSet): void {
       const cl = rsc.cloneOf;
       if (cl && !cl.clone!.unique) {
         // An anonymous clone is probed once per node, through the instance meant for that node.
-        if (cl.children.some((c) => c.knownOn.has(node.id))) continue;
-        const pick = cl.children.find((c) => c.allocatedTo === node) ?? cl.children.find((c) => c.runningOn.includes(node)) ?? cl.children[0];
-        if (pick !== rsc) continue;
+        if (cl.instances) {
+          if (rsc.group !== probedGroupInstance(cl, node)) continue;
+        } else if (cl.children.some((c) => c.knownOn.has(node.id))) continue;
+        else {
+          const pick = cl.children.find((c) => c.allocatedTo === node) ?? cl.children.find((c) => c.runningOn.includes(node)) ?? cl.children[0];
+          if (pick !== rsc) continue;
+        }
       }
       const probe = customAction(ws, rsc, 'monitor', node, false, { intervalMs: 0 });
       probe.expectedRc = rsc.runningOn.includes(node) ? 0 : 7;
@@ -392,6 +396,7 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
       if (o.impliesThen && !first.optional && then.optional) {
         then.optional = false;
         if (first.rsc && then.rsc !== first.rsc) then.reason ??= `required ${first.rsc.id} ${first.task}`;
+        else if (first.group && !first.rsc) then.reason ??= `required ${first.group.id} ${first.task}`;
         changed = true;
       }
       // An unmanaged resource's idle start blocks nothing.

@@ -1,7 +1,19 @@
 // Actions of a clone of a group: the clone's pseudo actions wrap each group
 // instance's own pseudo actions, which wrap the members' (clone start ->
 // grp:N start -> members -> grp:N running -> clone running; likewise for stops).
+import type { NodeInfo } from '../status/model.js';
 import { order, type Action, type GroupRsc, type WorkingSet } from '../working-set.js';
+
+/**
+ * The group instance an anonymous cloned group is probed through on a node: the one
+ * with history there, else the one assigned there, else the first; its members
+ * without history there are probed.
+ */
+export function probedGroupInstance(cl: GroupRsc, node: NodeInfo): GroupRsc | undefined {
+  const instances = cl.instances ?? [];
+  return instances.find((g) => g.children.some((c) => c.knownOn.has(node.id))) ??
+    instances.find((g) => g.children[0]?.allocatedTo === node) ?? instances[0];
+}
 
 export function orderGroupInstances(ws: WorkingSet, cl: GroupRsc, cStart: Action, cRunning: Action, cStop: Action, cStopped: Action): void {
   for (const g of cl.instances ?? []) {
