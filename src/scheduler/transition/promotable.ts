@@ -3,6 +3,7 @@
 // their orderings.
 import type { Role } from '../cib/model.js';
 import type { NodeInfo } from '../status/model.js';
+import { cloneNotifyPseudoOps } from './notify.js';
 import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 
 function rank(r: Role): number {
@@ -166,8 +167,21 @@ function changing(cl: GroupRsc, task: string): boolean {
 export function orderPromotable(ws: WorkingSet, cl: GroupRsc): void {
   const promoting = changing(cl, 'promote'), demoting = changing(cl, 'demote');
   const pseudo = (task: string, optional: boolean): Action => customAction(ws, undefined, task, undefined, optional, { group: cl, pseudo: true });
+  // Pacemaker's creation order: promote, promoted, their notifications, demote, demoted, theirs.
   const cPromote = pseudo('promote', !promoting), cPromoted = pseudo('promoted', !promoting);
+  const promoteNotify = cloneNotifyPseudoOps(ws, cl, 'promote', { a: cPromote, optional: !promoting }, { a: cPromoted, optional: !promoting, runnable: true });
   const cDemote = pseudo('demote', !demoting), cDemoted = pseudo('demoted', !demoting);
+  const demoteNotify = cloneNotifyPseudoOps(ws, cl, 'demote', { a: cDemote, optional: !demoting }, { a: cDemoted, optional: !demoting, runnable: true });
+  if (promoteNotify && demoteNotify) {
+    // Notification rounds follow each other: demote, stop, start, promote.
+    const round = (task: string) => cl.notifications?.find((n) => n.task === task);
+    const stopN = round('stop'), startN = round('start');
+    if (stopN?.postDone) order(ws, stopN.postDone, promoteNotify.pre!, {});
+    if (startN?.postDone) order(ws, startN.postDone, promoteNotify.pre!, {});
+    order(ws, demoteNotify.postDone!, promoteNotify.pre!, {});
+    if (startN?.pre) order(ws, demoteNotify.postDone!, startN.pre, {});
+    if (stopN?.pre) order(ws, demoteNotify.postDone!, stopN.pre, {});
+  }
   const ca = (task: string): Action => cl.actions.find((a) => a.task === task)!;
   const cStart = ca('start'), cRunning = ca('running'), cStop = ca('stop'), cStopped = ca('stopped');
   // Restarts of the whole clone: promotions wait for stops, starts and demotions.
