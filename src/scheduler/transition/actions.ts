@@ -346,7 +346,8 @@ function isGroup(r: Rsc | GroupRsc): r is GroupRsc {
 function link(ws: WorkingSet, f: Rsc | GroupRsc, fa0: string, t: Rsc | GroupRsc, ta: string,
   flags: { impliesThen?: boolean; impliesFirst?: boolean; impliesFirstInert?: boolean; runnableLeft?: boolean; asymmetric?: boolean }): void {
   // Ordering after a group waits for its "running"/"stopped" pseudo action.
-  const fa = isGroup(f) ? (fa0 === 'start' ? 'running' : fa0 === 'stop' ? 'stopped' : fa0) : fa0;
+  const done: Record<string, string> = { start: 'running', stop: 'stopped', promote: 'promoted', demote: 'demoted' };
+  const fa = isGroup(f) ? (done[fa0] ?? fa0) : fa0;
   let firsts = f.actions.filter((a) => a.task === fa && a.intervalMs === 0);
   // A clone with notifications is done only once its post-notifications are confirmed.
   if (isGroup(f)) firsts = firsts.map((a) => notifiedCompletion(f, a));
