@@ -1,5 +1,6 @@
 // "Current cluster status" / "Revised Cluster Status" blocks as crm_simulate prints them.
 import type { NodeInfo } from '../status/model.js';
+import { nodeHealth } from '../placement/health.js';
 import type { GroupRsc, Rsc, WorkingSet } from '../working-set.js';
 
 function nodeLine(n: NodeInfo, ws: WorkingSet): string | undefined {
@@ -13,6 +14,8 @@ function nodeLine(n: NodeInfo, ws: WorkingSet): string | undefined {
   if (n.pending) return `Node ${n.uname}: pending`;
   if (n.standby) return `Node ${n.uname}: standby${active ? ' (with active resources)' : ''}`;
   if (n.maintenance) return `Node ${n.uname}: maintenance`;
+  const health = nodeHealth(ws, n);
+  if (health < 1) return `Node ${n.uname}: online (health is ${health < 0 ? 'RED' : 'YELLOW'})`;
   return undefined;
 }
 

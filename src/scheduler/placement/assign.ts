@@ -7,6 +7,7 @@ import { effectiveNoQuorumPolicy, type Rsc, type WorkingSet } from '../working-s
 import type { Colocation } from './colocation.js';
 import { assignGroupInstances } from './clone-instances.js';
 import { evalRule, ruleScore } from './rules.js';
+import { healthLocations } from './health.js';
 import { addPromotionScores, applyCloneColocScore, setInstanceRoles } from './promotable.js';
 import { assignmentOrder, banInsufficientCapacity, compareCapacities, consumeCapacity } from './utilization.js';
 
@@ -25,7 +26,8 @@ export function addLocation(ws: WorkingSet, rsc: Rsc, node: NodeInfo | undefined
 
 function applyLocations(ws: WorkingSet): void {
   const byUname = new Map(ws.nodes.map((n) => [n.uname, n]));
-  for (const loc of ws.config.locations) {
+  // Node health is applied as location constraints created before the configured ones.
+  for (const loc of [...healthLocations(ws), ...ws.config.locations]) {
     let targets: Rsc[] = [];
     if (loc.rsc !== undefined) targets = ws.rscs.filter((r) => r.id === loc.rsc || r.group?.id === loc.rsc || r.cloneOf?.id === loc.rsc);
     else if (loc.rscPattern !== undefined) {
