@@ -7,7 +7,8 @@ function nodeLine(n: NodeInfo, ws: WorkingSet): string | undefined {
   const active = ws.rscs.some((r) => r.runningOn.includes(n));
   if (n.unclean) return `Node ${n.uname}: UNCLEAN (${n.online ? 'online' : 'offline'})`;
   if (!n.online) {
-    if (n.standby && !n.pending) return `Node ${n.uname}: OFFLINE (standby)`;
+    if (n.pending) return `Node ${n.uname}: pending`;
+    if (n.standby) return `Node ${n.uname}: OFFLINE (standby)`;
     if (n.maintenance) return `Node ${n.uname}: OFFLINE (maintenance)`;
     return undefined;
   }

@@ -149,7 +149,8 @@ function determineOnline(ws: WorkingSet, node: NodeInfo, ns: NodeStateRecord): v
       online = crmdOnline;
     } else if (ns.inCcm === undefined) {
       fenceNode(ws, node, 'peer has not been seen by the cluster');
-    } else if (ns.join === 'nack') {
+    } else if (ns.join === 'banned') {
+      // Pacemaker's CRMD_JOINSTATE_NACK
       fenceNode(ws, node, 'peer failed Pacemaker membership criteria');
     } else if (!doTerminate && exp === 'down') {
       if (inCcm || crmdOnline) {
