@@ -89,6 +89,13 @@ export function createResourceActions(ws: WorkingSet, rsc: Rsc): void {
   }
   // Bring the resource down (optionally), then back up to its current role.
   let role = rsc.role;
+  if (role === 'Promoted') {
+    // A primitive found promoted (an agent's rc 8) is demoted before it stops, as the role matrix says.
+    for (const node of rsc.runningOn) {
+      const d = customAction(ws, rsc, 'demote', node, !needStop);
+      if (!rsc.managed) d.runnable = false;
+    }
+  }
   while (role !== 'Stopped') {
     stopResource(ws, rsc, !needStop);
     role = 'Stopped';
@@ -194,6 +201,9 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
   for (const rsc of ws.rscs) {
     const stops = rsc.actions.filter((a) => a.task === 'stop');
     const starts = rsc.actions.filter((a) => a.task === 'start');
+    if (!rsc.cloneOf?.clone?.promotable) {
+      for (const d of rsc.actions.filter((a) => a.task === 'demote')) for (const s of stops) order(ws, d, s, { impliesFirst: rsc.role === 'Promoted' });
+    }
     for (const s of stops) for (const t of starts) order(ws, s, t, { impliesThen: true, restart: true });
     for (const p of rsc.actions.filter((a) => a.task === 'monitor' && a.intervalMs === 0)) {
       for (const t of starts) order(ws, p, t, {});
