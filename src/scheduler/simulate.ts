@@ -50,6 +50,7 @@ export function scheduleWorkingSet(ws: WorkingSet): ScheduleResult {
   assigner.assignAll();
   for (const g of [...ws.groups, ...ws.clones]) scores.push(...(g.assignScores ?? []), ...(g.promotionScores ?? []));
   for (const r of ws.rscs) {
+    if (r.orphan && r.cloneOf) continue;
     for (const n of ws.nodes) {
       const s = (r.printedScores ?? r.allowed).get(n.id);
       if (s !== undefined) scores.push(`pcmk__primitive_assign: ${r.id} allocation score on ${n.uname}: ${formatScore(s)}`);
@@ -161,5 +162,5 @@ export function executorName(rsc: Rsc): string {
   const cl = rsc.cloneOf?.clone;
   if (!cl || cl.unique) return rsc.id;
   const siblingsByBase = rsc.cloneOf!.children.some((c) => c.cloneName === cl.childId);
-  return rsc.cloneName ?? (siblingsByBase ? cl.childId : rsc.id);
+  return siblingsByBase ? cl.childId : rsc.cloneName ?? rsc.id;
 }

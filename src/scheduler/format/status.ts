@@ -125,8 +125,8 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
   if (promoted.length) out.push(`      * Promoted: [ ${list(promoted)} ]`);
   const limited = info.promotable && /^(unpromoted|slave)$/i.test(info.targetRole ?? '');
   if (started.length) out.push(`      * ${info.promotable ? 'Unpromoted' : 'Started'}${limited ? ' (target-role)' : ''}: [ ${list(started)} ]`);
-  const active = cl.children.filter((r) => r.runningOn.length > 0).length;
-  if (active < cl.children.length) {
+  const active = cl.children.filter((r) => r.runningOn.length > 0 && !r.orphan).length;
+  if (active < info.max) {
     const stopped = ws.nodes.filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
     const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
     if (stopped.length) out.push(`      * Stopped${disabled ? ' (disabled)' : ''}: [ ${stopped.map((n) => n.uname).join(' ')} ]`);

@@ -173,7 +173,8 @@ export class Assigner {
       // Instances already running keep their nodes first; the rest fill the free ones.
       const line = (id: string, m: Map<string, number>): string[] => ws.nodes.filter((n) => m.has(n.id))
         .map((n) => `pcmk__clone_allocate: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
-      cl.assignScores = [...line(cl.id, cl.allowed), ...cl.children.flatMap((c) => line(c.id, c.allowed))];
+      // Orphan instances (beyond clone-max) are never assigned, so never shown.
+      cl.assignScores = [...line(cl.id, cl.allowed), ...cl.children.filter((c) => !c.orphan).flatMap((c) => line(c.id, c.allowed))];
       // Pacemaker's order: instances that can stay where they run, then other active ones, then the rest.
       const rank = (c: Rsc): number => {
         const cur = c.runningOn[0];

@@ -60,24 +60,44 @@ function cloneInfo(config: CibConfig, meta: Readonly<Record<string, string>>, ch
 }
 
 /** The instance an operation history belongs to: unique clones by name, anonymous ones by what is free. */
-function cloneInstanceFor(ws: WorkingSet, node: NodeInfo, rscId: string, ops: OpRecord[]): Rsc | undefined {
+function cloneInstanceFor(ws: WorkingSet, node: NodeInfo, rscId: string): Rsc | undefined {
   const base = rscId.replace(/:\d+$/, '');
   const clone = ws.clones.find((c) => c.clone!.childId === base || c.clone!.members?.includes(base));
   if (!clone) return undefined;
   if (clone.clone!.unique) return clone.children.find((c) => c.id === rscId);
   if (clone.instances) return groupInstanceMember(clone, node, base);
-  const insts = clone.children;
-  const here = insts.find((c) => c.runningOn.includes(node));
-  const sorted = sortOps(ops);
-  const { start, stop } = activeOpIndexes(sorted);
-  const last = sorted[sorted.length - 1];
-  // A probe that found it running counts as active as much as a start does.
-  const active = (start !== -1 && start > stop) || (last !== undefined && last.task !== 'stop' && (last.rc === 0 || last.rc === 8) && last.opStatus === 0);
-  if (here && active) return here;
-  const fresh = (c: Rsc): boolean => !c.history.has(node.id);
-  const idle = (c: Rsc): boolean => c.runningOn.length === 0;
-  if (active) return insts.find((c) => fresh(c) && idle(c)) ?? insts.find(idle) ?? insts.find(fresh);
-  return insts.find(fresh);
+  // Pacemaker's find_anonymous_clone: the instance already located on this node, else the
+  // first one located nowhere (whatever the history says); a second history on a node where
+  // an instance already runs belongs to a new orphan instance.
+  let found: Rsc | undefined;
+  let inactive: Rsc | undefined;
+  let skipInactive = false;
+  for (const c of clone.children) {
+    if (c.runningOn.length > 0) {
+      if (!c.runningOn.includes(node)) continue;
+      skipInactive = true;
+      continue;
+    }
+    if (!skipInactive && !inactive && !c.blocked) inactive = c;
+  }
+  if (!skipInactive) found = inactive;
+  // Without fencing, an instance number is not spent on an unclean node unless every node has one.
+  if (found && found.requires !== 'fencing' && (!node.online || node.unclean) && clone.clone!.max !== ws.nodes.length) found = undefined;
+  return found ?? anonymousOrphan(ws, clone);
+}
+
+/** A new instance beyond clone-max for history no configured instance can take (stopped wherever it runs). */
+function anonymousOrphan(ws: WorkingSet, clone: GroupRsc): Rsc {
+  const first = clone.children[0]!;
+  const def = { ...first.def, id: `${clone.clone!.childId}:${clone.children.length}` };
+  const cloneDef = ws.config.resources.find((r) => r.id === clone.id);
+  const rsc = makeRsc(ws.config, def, first.index, true, cloneDef?.meta, true, clone.clone!.promotable);
+  rsc.cloneOf = clone;
+  const last = clone.children[clone.children.length - 1]!;
+  clone.children.push(rsc);
+  // It follows its siblings, so the clone's actions still come after all of them.
+  (ws.rscs as Rsc[]).splice(ws.rscs.indexOf(last) + 1, 0, rsc);
+  return rsc;
 }
 
 function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: boolean, groupMeta?: Readonly<Record<string, string>>, inClone = false,
@@ -455,8 +475,12 @@ export function activeRecurring(ops: OpRecord[]): OpRecord[] {
 function unpackHistory(ws: WorkingSet, node: NodeInfo, h: ResourceHistory, byId: Map<string, Rsc>, orphanIndex: { n: number }): void {
   let rsc = byId.get(h.rscId);
   if (rsc?.cloneOf && !rsc.cloneOf.clone!.unique) rsc = undefined;
-  rsc ??= cloneInstanceFor(ws, node, h.rscId, h.ops);
-  if (rsc?.cloneOf && !rsc.cloneOf.clone!.unique) rsc.cloneName ??= h.rscId;
+  rsc ??= cloneInstanceFor(ws, node, h.rscId);
+  if (rsc?.cloneOf && !rsc.cloneOf.clone!.unique) {
+    // The name of the last history entry recorded under another name than the instance's.
+    const lower = h.rscId.toLowerCase();
+    if (lower !== rsc.id.toLowerCase() && lower !== rsc.cloneName?.toLowerCase()) rsc.cloneName = h.rscId;
+  }
   if (!rsc) {
     // An orphan: history for a resource no longer configured.
     const def: PrimitiveDef = {
@@ -490,7 +514,7 @@ function unpackHistory(ws: WorkingSet, node: NodeInfo, h: ResourceHistory, byId:
     }
   }
   processState(ws, rsc, node, st.onFail);
-  if (rsc.orphan && rsc.managed && node.online) {
+  if (rsc.orphan && !rsc.cloneOf && rsc.managed && node.online) {
     // An orphan's history is removed once it is stopped.
     customAction(ws, rsc, 'delete', node, false);
   }
@@ -523,6 +547,10 @@ function processState(ws: WorkingSet, rsc: Rsc, node: NodeInfo, onFail0: OnFail)
         customAction(ws, rsc, 'stop', node, true);
       }
       break;
+  }
+  if (rsc.role === 'Stopped' && rsc.cloneName?.includes(':')) {
+    // A numbered instance name from an old status section is forgotten once stopped there.
+    rsc.cloneName = undefined;
   }
   if (rsc.role !== 'Stopped') {
     addRunning(ws, rsc, node);
@@ -623,15 +651,10 @@ export function unpack(config: CibConfig, states: NodeStateRecord[], opts: Unpac
   rscs.sort((a, b) => topPriority(b) - topPriority(a) || topIndex(a) - topIndex(b) || a.index - b.index);
   const byId = new Map(rscs.map((r) => [r.id, r]));
   const orphanIndex = { n: 0 };
+  // Node histories in document order; without fencing, offline nodes' histories are not used at all.
   for (const [node, ns] of seenStates) {
-    if (!node.online) continue;
+    if (!node.online && !config.options.stonithEnabled) continue;
     for (const h of ns.history) unpackHistory(ws, node, h, byId, orphanIndex);
-  }
-  if (config.options.stonithEnabled) {
-    for (const [node, ns] of seenStates) {
-      if (node.online) continue;
-      for (const h of ns.history) unpackHistory(ws, node, h, byId, orphanIndex);
-    }
   }
   for (const rsc of ws.rscs) {
     if (rsc.nextRole === 'Unknown' && rsc.targetRole !== undefined) rsc.nextRole = rsc.targetRole;
