@@ -130,13 +130,21 @@ function parsePrimitive(el: XmlElement, idx: IdIndex): PrimitiveDef {
   };
 }
 
+function withParentParams<T extends PrimitiveDef | GroupDef>(def: T, params: Readonly<Record<string, string>>): T {
+  if (Object.keys(params).length === 0) return def;
+  if (def.kind === 'primitive') return { ...def, params: { ...params, ...def.params } };
+  return { ...def, children: def.children.map((c) => ({ ...c, params: { ...params, ...c.params } })) };
+}
+
 function parseResource(el: XmlElement, idx: IdIndex, warnings: string[]): ResourceDef | undefined {
   switch (el.tag) {
     case 'primitive':
       return parsePrimitive(el, idx);
     case 'group': {
       const metaSets = nvSets(el, 'meta_attributes', idx);
-      const children = childrenOf(el, 'primitive').map((p) => parsePrimitive(p, idx));
+      // Members inherit the group's instance attributes (their own win), as Pacemaker's resource parameters do.
+      const params = flattenSets(nvSets(el, 'instance_attributes', idx));
+      const children = childrenOf(el, 'primitive').map((p) => withParentParams(parsePrimitive(p, idx), params));
       const g: GroupDef = { kind: 'group', id: need(el, 'id'), metaSets, meta: flattenSets(metaSets), children };
       return g;
     }
@@ -146,7 +154,7 @@ function parseResource(el: XmlElement, idx: IdIndex, warnings: string[]): Resour
       const meta = flattenSets(metaSets);
       const inner = el.children.find((c) => c.tag === 'primitive' || c.tag === 'group');
       if (!inner) throw new CibError(`${describe(el)}: clone has no primitive or group inside`);
-      const c = parseResource(inner, idx, warnings) as PrimitiveDef | GroupDef;
+      const c = withParentParams(parseResource(inner, idx, warnings) as PrimitiveDef | GroupDef, flattenSets(nvSets(el, 'instance_attributes', idx)));
       const cl: CloneDef = {
         kind: 'clone', id: need(el, 'id'), metaSets, meta,
         promotable: el.tag === 'master' || isTrue(meta['promotable']), child: c,

@@ -398,6 +398,7 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
       }
     }
     if (applyCloneSummaries(ws)) changed = true;
+    if (applyGroupSummaries(ws)) changed = true;
     for (const o of ws.orderings) {
       const { first, then } = o;
       if (o.graphOnly) continue;
@@ -451,6 +452,33 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
     }
     if (!changed) return;
   }
+}
+
+/**
+ * A group's pseudo action is required as soon as one member's matching action is
+ * (Pacemaker's group action flags), even when that member action cannot run:
+ * a member restarted for a definition change but placed nowhere still needs the group's start.
+ */
+function applyGroupSummaries(ws: WorkingSet): boolean {
+  let changed = false;
+  const memberTask: Record<string, string> = { start: 'start', running: 'start', stop: 'stop', stopped: 'stop' };
+  for (const g of ws.groups) {
+    for (const ga of g.actions) {
+      const task = memberTask[ga.task];
+      if (!task || !ga.optional) continue;
+      const required = g.children.some((c) => {
+        const ma = c.actions.find((a) => a.task === task && a.intervalMs === 0);
+        // Pacemaker keeps an unmanaged member's actions, and a start that could not run
+        // where it was created, optional; here those are required but unrunnable.
+        return ma !== undefined && !ma.optional && c.managed && (ma.runnable || ma.node === undefined);
+      });
+      if (required) {
+        ga.optional = false;
+        changed = true;
+      }
+    }
+  }
+  return changed;
 }
 
 export function inGraph(a: Action): boolean {
