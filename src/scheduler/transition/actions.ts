@@ -399,6 +399,11 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
     }
     if (applyCloneSummaries(ws)) changed = true;
     if (applyGroupSummaries(ws)) changed = true;
+    // A required stop abandons an agent reload (Pacemaker's then_cancels_first).
+    for (const a of ws.actions) {
+      if (a.task !== 'reload-agent' || a.optional || !a.rsc) continue;
+      if (a.rsc.actions.some((s) => s.task === 'stop' && s.node === a.node && !s.optional)) a.optional = true;
+    }
     for (const o of ws.orderings) {
       const { first, then } = o;
       if (o.graphOnly) continue;
