@@ -185,7 +185,7 @@ export function opKey(rscId: string, task: string, intervalMs: number): string {
 
 /** Creates or finds an action, as Pacemaker's custom_action does; new actions take the next id. */
 export function customAction(ws: WorkingSet, rsc: Rsc | undefined, task: string, node: NodeInfo | undefined,
-  optional: boolean, opts: { intervalMs?: number; key?: string; label?: string; pseudo?: boolean; group?: GroupRsc } = {}): Action {
+  optional: boolean, opts: { intervalMs?: number; key?: string; label?: string; pseudo?: boolean; group?: GroupRsc; reuseIdOf?: Action } = {}): Action {
   const intervalMs = opts.intervalMs ?? 0;
   const key = opts.key ?? (rsc ? opKey(rsc.id, task, intervalMs) : opts.group ? opKey(opts.group.id, task, 0) : task);
   if (opts.group) {
@@ -217,7 +217,8 @@ export function customAction(ws: WorkingSet, rsc: Rsc | undefined, task: string,
     }
   }
   const a: Action = {
-    id: ws.nextActionId++, rsc, group: opts.group, task, key, node, intervalMs, optional, runnable: true, pseudo: opts.pseudo ?? false,
+    // A cancel takes over the id of the running operation it stops, as Pacemaker turns that action into the cancel.
+    id: opts.reuseIdOf?.id ?? ws.nextActionId++, rsc, group: opts.group, task, key, node, intervalMs, optional, runnable: true, pseudo: opts.pseudo ?? false,
     label: opts.label ?? (task === 'monitor' && intervalMs > 0 ? `monitor=${intervalMs}` : task),
     expectedRc: 0,
   };

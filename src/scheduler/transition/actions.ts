@@ -129,9 +129,14 @@ function createStoppedRecurring(ws: WorkingSet, rsc: Rsc): void {
     for (const node of ws.nodes) {
       if (node === target) {
         // Where it will run, an active stopped-role monitor is cancelled.
-        if (rsc.actions.some((a) => a.key === key && a.node === node)) {
-          const c = customAction(ws, rsc, 'cancel', node, false, { intervalMs: op.intervalMs, key: `cancel-${key}`, label: `cancel=${op.intervalMs}` });
+        const running = rsc.actions.find((a) => a.key === key && a.node === node);
+        if (running) {
+          const c = customAction(ws, rsc, 'cancel', node, false, { intervalMs: op.intervalMs, key: `cancel-${key}`, label: `cancel=${op.intervalMs}`, reuseIdOf: running });
           c.expectedRc = 0;
+          // The monitor is cancelled before the resource starts.
+          if (rsc.nextRole === 'Started' || rsc.nextRole === 'Unpromoted') {
+            for (const st of rsc.actions.filter((a) => a.task === 'start')) order(ws, c, st, { runnableLeft: true });
+          }
         }
         continue;
       }
@@ -171,13 +176,16 @@ function createRecurring(ws: WorkingSet, rsc: Rsc): void {
     const key = opKey(rsc.id, op.name, op.intervalMs);
     let optional = true;
     if (!node) optional = true;
-    else if (start && !start.optional) optional = false;
+    // An unmanaged resource's start is always optional in Pacemaker, so its monitors need not restart.
+    else if (start && !start.optional && rsc.managed) optional = false;
     else if (!rsc.actions.some((a) => a.key === key && a.node === node)) optional = false;
     else if (node && rsc.reschedule.has(`${node.id}:${key}`)) optional = false;
     if (!node) continue;
     const mon = customAction(ws, rsc, op.name, node, optional, { intervalMs: op.intervalMs });
-    if (start) order(ws, start, mon, { impliesThen: true, runnableLeft: true });
-    if (start && !start.runnable) mon.runnable = false;
+    // (An unmanaged resource's start, optional in Pacemaker, does not require its monitors.)
+    if (start) order(ws, start, mon, { impliesThen: rsc.managed, runnableLeft: true });
+    // An unmanaged resource's start is never run, but its monitors are (Pacemaker leaves such starts runnable).
+    if (start && !start.runnable && rsc.managed) mon.runnable = false;
     else if (!node.online || node.unclean) mon.runnable = false;
   }
 }
@@ -417,7 +425,7 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
         changed = true;
       }
       // An unmanaged resource's idle start blocks nothing.
-      const idleUnmanaged = first.rsc !== undefined && !first.rsc.managed && first.optional && first.node !== undefined;
+      const idleUnmanaged = first.rsc !== undefined && !first.rsc.managed && (first.optional || first.task === 'start') && first.node !== undefined;
       if (o.runnableLeft && !first.runnable && then.runnable && !idleUnmanaged) {
         then.runnable = false;
         if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
