@@ -157,10 +157,14 @@ export function formatExecuted(a: Action): string {
   return `  * Resource action: ${name.padEnd(15)} ${a.label} on ${a.node!.uname}`;
 }
 
-/** The name the executor knows a resource by: an anonymous clone instance keeps the name its history was recorded under. */
+/**
+ * The name crm_simulate shows for a resource's action: the graph names an anonymous instance by the
+ * child's id, kept when some instance's history is recorded under it; else by the name its history
+ * was recorded under, else its instance id.
+ */
 export function executorName(rsc: Rsc): string {
   const cl = rsc.cloneOf?.clone;
   if (!cl || cl.unique) return rsc.id;
-  const siblingsByBase = rsc.cloneOf!.children.some((c) => c.cloneName === cl.childId);
-  return siblingsByBase ? cl.childId : rsc.cloneName ?? rsc.id;
+  const known = !rsc.orphan && rsc.cloneOf!.children.some((c) => c.id === cl.childId || c.cloneName === cl.childId);
+  return known ? cl.childId : rsc.cloneName ?? rsc.id;
 }

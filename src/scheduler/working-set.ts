@@ -131,6 +131,8 @@ export interface Rsc {
   failureIgnored: boolean;
   startPending: boolean;
   pendingTask?: string;
+  /** Where a non-probe operation is pending (Pacemaker's pending_node). */
+  pendingNode?: NodeInfo;
   allowed: Map<string, number>;
   /** The node scores as printed, when placement changed them afterwards (capacity bans). */
   printedScores?: Map<string, number>;

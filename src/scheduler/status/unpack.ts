@@ -66,23 +66,27 @@ function cloneInstanceFor(ws: WorkingSet, node: NodeInfo, rscId: string): Rsc | 
   if (!clone) return undefined;
   if (clone.clone!.unique) return clone.children.find((c) => c.id === rscId);
   if (clone.instances) return groupInstanceMember(clone, node, base);
-  // Pacemaker's find_anonymous_clone: the instance already located on this node, else the
-  // first one located nowhere (whatever the history says); a second history on a node where
-  // an instance already runs belongs to a new orphan instance.
+  // Pacemaker's find_anonymous_clone: the instance already located (running or pending) on this
+  // node, else the first one located nowhere (whatever the history says); a second history on a
+  // node where an instance already runs belongs to a new orphan instance.
   let found: Rsc | undefined;
   let inactive: Rsc | undefined;
   let skipInactive = false;
   for (const c of clone.children) {
-    if (c.runningOn.length > 0) {
-      if (!c.runningOn.includes(node)) continue;
-      skipInactive = true;
-      continue;
+    const where = c.runningOn[0] ?? c.pendingNode;
+    if (where) {
+      if (where !== node) continue;
+      // Already active here under another history entry: this one is an orphan.
+      if (c.runningOn.length > 0) skipInactive = true;
+      else { found = c; break; }
+    } else if (!skipInactive && !inactive && !c.blocked) {
+      inactive = c;
     }
-    if (!skipInactive && !inactive && !c.blocked) inactive = c;
   }
-  if (!skipInactive) found = inactive;
-  // Without fencing, an instance number is not spent on an unclean node unless every node has one.
-  if (found && found.requires !== 'fencing' && (!node.online || node.unclean) && clone.clone!.max !== ws.nodes.length) found = undefined;
+  if (!found && !skipInactive) found = inactive;
+  // Without fencing, an instance on an unclean or offline node does not use up a number.
+  if (found && found.requires !== 'fencing' && found.requires !== 'unfencing' && (!node.online || node.unclean) &&
+    clone.clone!.max !== ws.nodes.length) found = undefined;
   return found ?? anonymousOrphan(ws, clone);
 }
 
@@ -413,6 +417,8 @@ function unpackOp(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord, st: No
   }
   switch (status) {
     case EXEC_PENDING:
+      // Pending probes are not remembered; other pending operations tie the resource to the node.
+      if (!rsc.pendingNode && (op.intervalMs !== 0 || op.task !== 'monitor')) rsc.pendingNode = node;
       if (op.task === 'start') {
         rsc.startPending = true;
         rsc.pendingTask = 'start';
