@@ -18,6 +18,8 @@ export interface GroupRsc {
   /** Promotable clones: instances by promotion priority, highest first, and the "promotion score" lines. */
   promotionOrder?: Rsc[];
   promotionScores?: string[];
+  /** A clone's instances in the order they were assigned (Pacemaker re-sorts its children so). */
+  instanceOrder?: Rsc[];
   /** A clone's notification rounds (meta notify=true), expanded once the flags have settled. */
   notifications?: NotifyData[];
   /** A clone of a group: its instances (groups grp:0, grp:1, ...); `children` are then all their members. */

@@ -3,9 +3,9 @@ import { failCountBeingCleared } from '../digest/rsc-digest.js';
 import { INFINITY, addScores, formatScore } from '../score.js';
 import type { NodeInfo } from '../status/model.js';
 import { failCount } from '../status/unpack.js';
-import { effectiveNoQuorumPolicy, type Rsc, type WorkingSet } from '../working-set.js';
+import { effectiveNoQuorumPolicy, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import type { Colocation } from './colocation.js';
-import { assignGroupInstances } from './clone-instances.js';
+import { assignGroupInstances, compareInstances, instancePriority } from './clone-instances.js';
 import { evalRule, ruleScore } from './rules.js';
 import { healthLocations } from './health.js';
 import { addPromotionScores, applyCloneColocScore, setInstanceRoles } from './promotable.js';
@@ -175,13 +175,7 @@ export class Assigner {
         .map((n) => `pcmk__clone_allocate: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
       // Orphan instances (beyond clone-max) are never assigned, so never shown.
       cl.assignScores = [...line(cl.id, cl.allowed), ...cl.children.filter((c) => !c.orphan).flatMap((c) => line(c.id, c.allowed))];
-      // Pacemaker's order: instances that can stay where they run, then other active ones, then the rest.
-      const rank = (c: Rsc): number => {
-        const cur = c.runningOn[0];
-        if (!cur) return 2;
-        return nodeAvailable(cur) && (c.allowed.get(cur.id) ?? -1) >= 0 ? 0 : 1;
-      };
-      const byActivity = [...cl.children].sort((a, b) => rank(a) - rank(b) || a.index - b.index);
+      const byActivity = instanceAssignmentOrder(ws, cl);
       for (const c of byActivity) {
         // An instance is banned where it cannot run: an unavailable node, one the clone
         // itself may not use, or one already holding clone-node-max instances.
@@ -430,6 +424,31 @@ export class Assigner {
     chosen.numResources++;
     consumeCapacity(this.ws, rsc, chosen);
   }
+}
+
+/**
+ * Pacemaker's distribute_children order: instances sorted by pcmk__cmp_instance, those that can be
+ * pre-assigned to their current node first (up to an even share per node), then the rest.
+ */
+function instanceAssignmentOrder(ws: WorkingSet, cl: GroupRsc): Rsc[] {
+  const sorted = [...cl.children].sort((a, b) => compareInstances(cl, a, b, instancePriority));
+  // Pacemaker keeps the clone's children in this order from now on.
+  cl.instanceOrder = sorted;
+  const available = ws.nodes.filter(nodeAvailable).length;
+  const max = cl.clone!.max;
+  const loopMax = Math.max(1, available > 0 ? Math.floor(max / available) : 1);
+  const early: Rsc[] = [];
+  const perNode = new Map<NodeInfo, number>();
+  for (const c of sorted) {
+    if (early.length >= max) break;
+    const cur = c.runningOn[0];
+    if (!cur || c.failed || c.orphan || !c.provisional || !nodeAvailable(cur)) continue;
+    if (!cl.allowed.has(cur.id) || (c.allowed.get(cur.id) ?? -1) < 0) continue;
+    if ((perNode.get(cur) ?? 0) >= loopMax) continue;
+    perNode.set(cur, (perNode.get(cur) ?? 0) + 1);
+    early.push(c);
+  }
+  return [...early, ...sorted.filter((c) => !early.includes(c))];
 }
 
 /** A colocated resource's score scaled by the colocation's factor, rounded as Pacemaker does (never to 0 from non-0). */

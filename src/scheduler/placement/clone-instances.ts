@@ -4,7 +4,7 @@
 // clone-node-max instances before the group itself is assigned.
 import { INFINITY, formatScore } from '../score.js';
 import type { NodeInfo } from '../status/model.js';
-import type { GroupRsc, WorkingSet } from '../working-set.js';
+import type { GroupRsc, Rsc, WorkingSet } from '../working-set.js';
 import { nodeAvailable } from './assign.js';
 
 /** Where a group instance is active: the node of its members, when they share one. */
@@ -51,4 +51,43 @@ export function assignGroupInstances(ws: WorkingSet, cl: GroupRsc, assignGroup: 
     }
     assignGroup(g);
   }
+}
+
+/**
+ * Pacemaker's pcmk__cmp_instance: the order in which a clone's instances are assigned (and, as a
+ * last resort, promoted): less multiply active, not active on a disallowed node, higher priority,
+ * active, on a node that can run resources and that the clone may use, not failed, lower number.
+ */
+export function compareInstances(cl: GroupRsc, a: Rsc, b: Rsc, priority: (r: Rsc) => number): number {
+  const na = a.runningOn.length, nb = b.runningOn.length;
+  if (na > 0 && nb > 0 && na !== nb) return na - nb;
+  const allowedHere = (r: Rsc): NodeInfo | undefined => {
+    const cur = r.runningOn[0];
+    return cur && (r.allowed.get(cur.id) ?? -1) >= 0 ? cur : undefined;
+  };
+  const ca = allowedHere(a), cb = allowedHere(b);
+  const okA = na === 0 || ca !== undefined, okB = nb === 0 || cb !== undefined;
+  if (okA !== okB) return okA ? -1 : 1;
+  const pa = priority(a), pb = priority(b);
+  if (pa !== pb) return pb - pa;
+  if (!ca && !cb) return 0;
+  if (!ca) return 1;
+  if (!cb) return -1;
+  const runA = nodeAvailable(ca), runB = nodeAvailable(cb);
+  if (runA !== runB) return runA ? -1 : 1;
+  const parentA = cl.allowed.has(ca.id), parentB = cl.allowed.has(cb.id);
+  if (!parentA && !parentB) return 0;
+  if (parentA !== parentB) return parentA ? -1 : 1;
+  if (a.failed !== b.failed) return a.failed ? 1 : -1;
+  return instanceNumber(a) - instanceNumber(b);
+}
+
+/** An instance's priority when assigned: a promotable instance's is raised to its best promotion score. */
+export function instancePriority(r: Rsc): number {
+  return r.promotionPriority !== undefined && r.promotionPriority > r.priority ? r.promotionPriority : r.priority;
+}
+
+function instanceNumber(r: Rsc): number {
+  const m = /:(\d+)$/.exec(r.id);
+  return m ? Number(m[1]) : 0;
 }

@@ -5,6 +5,7 @@ import type { NodeInfo } from '../status/model.js';
 import { effectiveNoQuorumPolicy, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import type { Colocation } from './colocation.js';
 import { evalRule, ruleScore } from './rules.js';
+import { compareInstances } from './clone-instances.js';
 
 function nodeAvailable(n: NodeInfo): boolean {
   return n.online && !n.shutdown && !n.unclean && !n.standby && !n.maintenance;
@@ -142,12 +143,13 @@ export function setInstanceRoles(ws: WorkingSet, cl: GroupRsc, ctx: RoleContext)
     else if (c.allocatedTo && sortIndex.get(c)! >= 0) sortIndex.set(c, nodeScore.get(c.allocatedTo.id) ?? 0);
   }
 
-  const order = [...cl.children].sort((a, b) => {
+  // Ties keep the assignment order, then Pacemaker's instance comparison with the role priorities.
+  const order = [...(cl.instanceOrder ?? cl.children)].sort((a, b) => {
     const d = sortIndex.get(b)! - sortIndex.get(a)!;
     if (d !== 0) return d;
     const r = roleRank(b.role) - roleRank(a.role);
     if (r !== 0) return r;
-    return compareInstances(a, b);
+    return compareInstances(cl, a, b, (x) => priority.get(x) ?? x.priority);
   });
   cl.promotionOrder = order;
 
@@ -312,13 +314,6 @@ function addPrimaryScores(ws: WorkingSet, col: Colocation, nodeScore: Map<string
 
 function roleRank(r: string): number {
   return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
-}
-
-/** Pacemaker's normal instance order: active before inactive, then by instance number. */
-function compareInstances(a: Rsc, b: Rsc): number {
-  const aa = a.runningOn.length > 0 ? 1 : 0, ba = b.runningOn.length > 0 ? 1 : 0;
-  if (aa !== ba) return ba - aa;
-  return a.index - b.index;
 }
 
 export { INFINITY };
