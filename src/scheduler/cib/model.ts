@@ -189,6 +189,8 @@ export interface CibConfig {
   readonly dcUuid?: string;
   readonly executionDate?: number;
   readonly validateWith?: string;
+  /** The CIB's crm_feature_set: before 3.0.13, fail counts were kept per resource, not per operation. */
+  readonly featureSet?: string;
   readonly noQuorumPanic: boolean;
   readonly nodes: readonly NodeDef[];
   readonly resources: readonly ResourceDef[];

@@ -337,6 +337,7 @@ export function parseCibConfig(root: XmlElement): CibConfig {
     haveQuorum: hq === undefined ? false : isTrue(hq),
     dcUuid: root.attrs['dc-uuid'],
     validateWith: root.attrs['validate-with'],
+    featureSet: root.attrs['crm_feature_set'],
     noQuorumPanic: isTrue(root.attrs['no-quorum-panic']),
     executionDate: exec !== undefined && /^\d+$/.test(exec) ? parseInt(exec, 10) : undefined,
     nodes, resources, locations, colocations, orders, tickets, ticketStates: parseTicketStates(root),

@@ -46,8 +46,9 @@ export function isFenceParam(name: string): boolean {
   return i >= 0 && ['_action', '_timeout', '_retries'].includes(rest.slice(i));
 }
 
-function olderFeatureSet(v: string | undefined, than: string): boolean {
-  if (v === undefined) return false;
+/** Whether feature set `v` is older than `than`; an absent one counts as older only when `missingIsOlder`. */
+export function olderFeatureSet(v: string | undefined, than: string, missingIsOlder = false): boolean {
+  if (v === undefined) return missingIsOlder;
   const a = v.split('.').map((x) => parseInt(x, 10) || 0);
   const b = than.split('.').map((x) => parseInt(x, 10) || 0);
   for (let i = 0; i < Math.max(a.length, b.length); i++) {

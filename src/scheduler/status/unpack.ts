@@ -5,7 +5,7 @@ import { flattenSets } from '../cib/parse.js';
 import { INFINITY, isTrue, parseDurationMs, parseScore } from '../score.js';
 import { customAction, effectiveNoQuorumPolicy, opKey, type CloneInfo, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import { fenceOp } from '../transition/fencing.js';
-import { compareDigests } from '../digest/op-digest.js';
+import { compareDigests, olderFeatureSet } from '../digest/op-digest.js';
 import { clearFailCount, digestInput } from '../digest/rsc-digest.js';
 import { groupInstanceMember } from './cloned-groups.js';
 import { roleRank, worseOnFail, type NodeInfo, type NodeStateRecord, type OnFail, type OpRecord, type ResourceHistory } from './model.js';
@@ -225,9 +225,12 @@ function sortOps(ops: OpRecord[]): OpRecord[] {
 export function failCount(ws: WorkingSet, rsc: Rsc, node: NodeInfo, effective: boolean): number {
   let count = 0;
   let last = 0;
+  // Pacemaker reads "fail-count-RSC" in CIBs older than feature set 3.0.13 (or without one), and
+  // only "fail-count-RSC#OP_INTERVAL" in newer ones.
+  const legacy = olderFeatureSet(ws.config.featureSet, '3.0.13', true);
   for (const [name, value] of node.attrs) {
-    const m = /^(fail-count|last-failure)-(.+?)(#.*)?$/.exec(name);
-    if (!m || m[2] !== rsc.id) continue;
+    const m = /^(fail-count|last-failure)-(.+?)(#.+_\d+)?$/.exec(name);
+    if (!m || m[2] !== rsc.id || (m[3] === undefined) !== legacy) continue;
     const v = parseScore(value) ?? 0;
     if (m[1] === 'fail-count') count = Math.min(INFINITY, count + v);
     else last = Math.max(last, v);
