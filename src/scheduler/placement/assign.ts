@@ -5,11 +5,11 @@ import type { NodeInfo } from '../status/model.js';
 import { failCount } from '../status/unpack.js';
 import { effectiveNoQuorumPolicy, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import type { Colocation } from './colocation.js';
-import { assignGroupInstances, compareInstances, instancePriority } from './clone-instances.js';
+import { assignGroupInstances, distributeInstances } from './clone-instances.js';
 import { evalRule, ruleScore } from './rules.js';
 import { healthLocations } from './health.js';
 import { addPromotionScores, applyCloneColocScore, setInstanceRoles } from './promotable.js';
-import { assignmentOrder, banInsufficientCapacity, compareCapacities, consumeCapacity } from './utilization.js';
+import { assignmentOrder, banInsufficientCapacity, compareCapacities, consumeCapacity, releaseCapacity } from './utilization.js';
 
 export function nodeAvailable(n: NodeInfo): boolean {
   return n.online && !n.shutdown && !n.unclean && !n.standby && !n.maintenance;
@@ -153,7 +153,7 @@ export class Assigner {
     for (const r of ws.rscs) this.assign(r);
   }
 
-  assign(rsc: Rsc): NodeInfo | undefined {
+  assign(rsc: Rsc, prefer?: NodeInfo): NodeInfo | undefined {
     const ws = this.ws;
     const cl = rsc.cloneOf;
     if (cl?.instances && !cl.assignScores) {
@@ -175,17 +175,10 @@ export class Assigner {
         .map((n) => `pcmk__clone_allocate: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
       // Orphan instances (beyond clone-max) are never assigned, so never shown.
       cl.assignScores = [...line(cl.id, cl.allowed), ...cl.children.filter((c) => !c.orphan).flatMap((c) => line(c.id, c.allowed))];
-      const byActivity = instanceAssignmentOrder(ws, cl);
-      for (const c of byActivity) {
-        // An instance is banned where it cannot run: an unavailable node, one the clone
-        // itself may not use, or one already holding clone-node-max instances.
-        for (const n of ws.nodes) {
-          if (!c.allowed.has(n.id)) continue;
-          const parent = cl.allowed.get(n.id);
-          if (c.orphan || !nodeAvailable(n) || parent === undefined || parent < 0 ||
-            cl.children.filter((o) => o !== c && o.allocatedTo === n).length >= cl.clone!.nodeMax) c.allowed.set(n.id, -INFINITY);
-        }
-        this.assign(c);
+      if (cl.instances) {
+        // Cloned groups were assigned above, instance by instance.
+      } else {
+        distributeInstances(ws, cl, { assign: (c, prefer) => this.assign(c, prefer), unassign: (c) => this.unassign(c) }, cl.assignScores);
       }
       if (cl.clone!.promotable) {
         setInstanceRoles(ws, cl, {
@@ -217,7 +210,7 @@ export class Assigner {
     } else if (ws.config.options.stopAllResources) {
       this.finalize(rsc, undefined, true);
     } else if (rsc.provisional) {
-      this.assignBest(rsc);
+      this.assignBest(rsc, prefer);
     }
     rsc.assigning = false;
     return rsc.allocatedTo;
@@ -359,11 +352,11 @@ export class Assigner {
     return out;
   }
 
-  private assignBest(rsc: Rsc): void {
+  private assignBest(rsc: Rsc, preferred0?: NodeInfo): void {
     const ws = this.ws;
     // Scores are printed before capacity is checked.
     const printed = new Map(rsc.allowed);
-    const prefer = banInsufficientCapacity(ws, rsc, this.colocatedWith(rsc), nodeAvailable, (n, why) => {
+    const mostFree = banInsufficientCapacity(ws, rsc, this.colocatedWith(rsc), nodeAvailable, (n, why) => {
       rsc.printedScores ??= printed;
       addLocation(ws, rsc, n, -INFINITY, why);
     });
@@ -387,19 +380,32 @@ export class Assigner {
       }
       return a.node.uname < b.node.uname ? -1 : a.node.uname > b.node.uname ? 1 : 0;
     });
+    const prefer = preferred0 ?? mostFree;
     const preferred = prefer ? entries.find((e) => e.node === prefer) : undefined;
     if (preferred && entries[0] && preferred.w >= entries[0].w && preferred.w >= 0 && nodeAvailable(preferred.node)) {
       this.finalize(rsc, preferred.node, false, preferred.w);
       return;
     }
     let chosen: (typeof entries)[number] | undefined = entries[0];
-    if (chosen && chosen.w > 0 && nodeAvailable(chosen.node) && current && nodeAvailable(current) && (rsc.allowed.get(current.id) ?? -1) >= 0) {
+    // A unique clone's instances were already kept where they run when that was right.
+    const uniqueInstance = rsc.cloneOf?.clone?.unique === true;
+    if (chosen && !uniqueInstance && chosen.w > 0 && nodeAvailable(chosen.node) && current && nodeAvailable(current) && (rsc.allowed.get(current.id) ?? -1) >= 0) {
       for (const e of entries.slice(1)) {
         if (e.w !== chosen.w) break;
         if (e.node === current) chosen = e;
       }
     }
     this.finalize(rsc, chosen?.node, false, chosen?.w);
+  }
+
+  /** Takes an assignment back (Pacemaker's pcmk__unassign_resource). */
+  unassign(rsc: Rsc): void {
+    const old = rsc.allocatedTo;
+    if (!old) return;
+    rsc.provisional = true;
+    rsc.allocatedTo = undefined;
+    old.numResources--;
+    releaseCapacity(this.ws, rsc, old);
   }
 
   finalize(rsc: Rsc, node: NodeInfo | undefined, force: boolean, weight?: number): void {
@@ -426,30 +432,6 @@ export class Assigner {
   }
 }
 
-/**
- * Pacemaker's distribute_children order: instances sorted by pcmk__cmp_instance, those that can be
- * pre-assigned to their current node first (up to an even share per node), then the rest.
- */
-function instanceAssignmentOrder(ws: WorkingSet, cl: GroupRsc): Rsc[] {
-  const sorted = [...cl.children].sort((a, b) => compareInstances(cl, a, b, instancePriority));
-  // Pacemaker keeps the clone's children in this order from now on.
-  cl.instanceOrder = sorted;
-  const available = ws.nodes.filter(nodeAvailable).length;
-  const max = cl.clone!.max;
-  const loopMax = Math.max(1, available > 0 ? Math.floor(max / available) : 1);
-  const early: Rsc[] = [];
-  const perNode = new Map<NodeInfo, number>();
-  for (const c of sorted) {
-    if (early.length >= max) break;
-    const cur = c.runningOn[0];
-    if (!cur || c.failed || c.orphan || !c.provisional || !nodeAvailable(cur)) continue;
-    if (!cl.allowed.has(cur.id) || (c.allowed.get(cur.id) ?? -1) < 0) continue;
-    if ((perNode.get(cur) ?? 0) >= loopMax) continue;
-    perNode.set(cur, (perNode.get(cur) ?? 0) + 1);
-    early.push(c);
-  }
-  return [...early, ...sorted.filter((c) => !early.includes(c))];
-}
 
 /** A colocated resource's score scaled by the colocation's factor, rounded as Pacemaker does (never to 0 from non-0). */
 function colocatedWeight(factor: number, score: number): number {

@@ -91,3 +91,70 @@ function instanceNumber(r: Rsc): number {
   const m = /:(\d+)$/.exec(r.id);
   return m ? Number(m[1]) : 0;
 }
+
+export interface InstanceAssigner {
+  /** Assigns one instance, preferring a node when it is at least as good as the best. */
+  assign(rsc: Rsc, prefer?: NodeInfo): NodeInfo | undefined;
+  /** Takes an assignment back (the instance is provisional again). */
+  unassign(rsc: Rsc): void;
+}
+
+/**
+ * Pacemaker's distribute_children for a clone of primitives: instances are first kept where
+ * they run, at most clone-max / available-nodes per node, then the rest are assigned in order;
+ * each one is banned from nodes that cannot run it, that the clone may not use, or that
+ * already hold clone-node-max instances.
+ */
+export function distributeInstances(ws: WorkingSet, cl: GroupRsc, how: InstanceAssigner, printed: string[]): void {
+  const info = cl.clone!;
+  const children = [...cl.children].sort((a, b) => compareInstances(cl, a, b, instancePriority));
+  // Pacemaker keeps the clone's children in this order from now on.
+  cl.instanceOrder = children;
+  const available = ws.nodes.filter((n) => cl.allowed.has(n.id) && nodeAvailable(n)).length;
+  const optimal = Math.max(1, available > 0 ? Math.floor(info.max / available) : 0);
+  const count = new Map<string, number>();
+  let allocated = 0;
+  const canRun = (c: Rsc): void => {
+    for (const n of ws.nodes) {
+      const cur = c.allowed.get(n.id);
+      if (cur === undefined) continue;
+      const parent = cl.allowed.get(n.id);
+      if (c.orphan || !nodeAvailable(n) || parent === undefined) c.allowed.set(n.id, -INFINITY);
+      else if (parent < 0) c.allowed.set(n.id, parent <= -INFINITY ? -INFINITY : Math.max(-INFINITY, Math.min(INFINITY, cur + parent)));
+      else if ((count.get(n.id) ?? 0) >= info.nodeMax) c.allowed.set(n.id, -INFINITY);
+    }
+  };
+  const allocate = (c: Rsc, prefer?: NodeInfo): NodeInfo | undefined => {
+    if (!c.provisional) return c.allocatedTo;
+    if (prefer && (c.allowed.get(prefer.id) ?? -1) < 0) return undefined;
+    canRun(c);
+    const backup = new Map(c.allowed);
+    const chosen = how.assign(c, prefer);
+    if (chosen && prefer && chosen !== prefer) {
+      // A better node elsewhere: not kept here; tried again with the others.
+      printed.push(...ws.nodes.filter((n) => c.allowed.has(n.id))
+        .map((n) => `pcmk__primitive_assign: ${c.id} allocation score on ${n.uname}: ${formatScore((c.printedScores ?? c.allowed).get(n.id)!)}`));
+      c.allowed = backup;
+      c.printedScores = undefined;
+      how.unassign(c);
+      return undefined;
+    }
+    if (chosen && cl.allowed.has(chosen.id)) count.set(chosen.id, (count.get(chosen.id) ?? 0) + 1);
+    return chosen;
+  };
+  for (const c of children) {
+    if (allocated >= info.max) break;
+    const cur = c.runningOn[0];
+    if (!cur || !c.provisional || c.failed || !nodeAvailable(cur)) continue;
+    if (cl.allowed.has(cur.id) && (count.get(cur.id) ?? 0) >= optimal) continue;
+    if (allocate(c, cur)) allocated++;
+  }
+  for (const c of children) {
+    if (!c.provisional) continue;
+    if (allocated >= info.max) {
+      for (const n of ws.nodes) c.allowed.set(n.id, -INFINITY);
+      continue;
+    }
+    if (allocate(c)) allocated++;
+  }
+}

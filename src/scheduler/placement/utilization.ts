@@ -88,6 +88,13 @@ export function consumeCapacity(ws: WorkingSet, rsc: Rsc, node: NodeInfo): void 
   for (const [k, v] of usage(rsc)) if (cap.has(k)) cap.set(k, cap.get(k)! - v);
 }
 
+/** Gives back what an assignment consumed (the assignment was taken back). */
+export function releaseCapacity(ws: WorkingSet, rsc: Rsc, node: NodeInfo): void {
+  if (!utilizationMatters(ws)) return;
+  const cap = capacity(ws, node);
+  for (const [k, v] of usage(rsc)) if (cap.has(k)) cap.set(k, cap.get(k)! + v);
+}
+
 function loadStopped(ws: WorkingSet, node: NodeInfo): Action {
   const a = customAction(ws, undefined, 'load_stopped', node, false, { key: `load_stopped_${node.uname}`, pseudo: true });
   a.pseudo = true;
