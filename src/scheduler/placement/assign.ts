@@ -170,7 +170,7 @@ export class Assigner {
     }
     if (cl && !cl.assignScores) {
       if (cl.clone!.promotable) addPromotionScores(ws, cl);
-      // Instances already running keep their nodes first; the rest fill the free ones.
+      this.addCloneDependentScores(cl);
       const line = (id: string, m: Map<string, number>): string[] => ws.nodes.filter((n) => m.has(n.id))
         .map((n) => `pcmk__clone_allocate: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
       // Orphan instances (beyond clone-max) are never assigned, so never shown.
@@ -271,31 +271,60 @@ export class Assigner {
     }
   }
 
-  /** Pacemaker's add_colocated_node_scores for a primitive, following "with this" chains. */
-  private mergeScores(rsc: Rsc, nodes: Map<string, number>, attr: string, factor: number, active: boolean): Map<string, number> | undefined {
+  /**
+   * Pacemaker's add_colocated_node_scores for a primitive, following "with this" chains. With
+   * onlyPositive (a clone's dependents), a node is never made negative by them: one that was
+   * positive ends at 1.
+   */
+  private mergeScores(rsc: Rsc, nodes: Map<string, number>, attr: string, factor: number, active: boolean,
+    onlyPositive = false, scoresOf?: Map<string, number>): Map<string, number> | undefined {
     if (rsc.merging) return undefined;
     rsc.merging = true;
     const work = new Map(nodes);
     for (const [id, w] of work) {
       const n = this.ws.nodes.find((x) => x.id === id)!;
-      const score = this.bestScoreMatching(rsc, attr, n.attrs.get(attr));
+      const score = this.bestScoreMatching(rsc, attr, n.attrs.get(attr), scoresOf);
       if (factor < 0 && score < 0) continue;
-      work.set(id, addScores(colocatedWeight(factor, score), w));
+      if (w === UNUSABLE) continue;
+      const next = addScores(colocatedWeight(factor, score), w);
+      if (onlyPositive && next < 0 && w > 0) work.set(id, UNUSABLE);
+      else if (onlyPositive && next < 0 && w === 0) continue;
+      else work.set(id, next);
     }
     if (anyAvailable(this.ws, work)) {
-      for (const c of this.withThis.get(rsc) ?? []) {
+      // A dependent clone's own dependents are not followed here.
+      for (const c of scoresOf ? [] : this.withThis.get(rsc) ?? []) {
         if (c.primaryClone) continue;
         if (!(c.influence || c.primary.runningOn.length === 0)) continue;
         const other = Math.fround(factor * Math.fround(c.score / INFINITY));
-        const r = this.mergeScores(c.dependent, work, c.nodeAttribute, other, true);
+        const r = this.mergeScores(c.dependent, work, c.nodeAttribute, other, true, onlyPositive);
         if (r) for (const [k, v] of r) work.set(k, v);
       }
     } else if (active) {
       rsc.merging = false;
       return undefined;
     }
+    if (onlyPositive) for (const [k, v] of work) if (v === UNUSABLE) work.set(k, 1);
     rsc.merging = false;
     return work;
+  }
+
+  /**
+   * A clone's node scores take in the preferences of the resources colocated with it (only
+   * where that keeps them non-negative), before its instances are placed (pcmk__clone_allocate).
+   */
+  private addCloneDependentScores(cl: GroupRsc): void {
+    const seen = new Set<string>();
+    const cloneActive = cl.children.some((c) => c.runningOn.length > 0);
+    for (const c of this.withThis.get(cl.children[0]!) ?? []) {
+      if (c.primaryClone !== cl || seen.has(c.id) || c.dependent.cloneOf === cl) continue;
+      seen.add(c.id);
+      if (!(c.influence || !cloneActive)) continue;
+      const factor = Math.fround(c.score / INFINITY);
+      const dep = c.dependent.cloneOf;
+      const res = this.mergeScores(dep ? dep.children[0]! : c.dependent, cl.allowed, c.nodeAttribute, factor, true, true, dep?.allowed);
+      if (res) for (const [k, v] of res) cl.allowed.set(k, v);
+    }
   }
 
   /**
@@ -328,9 +357,9 @@ export class Assigner {
     return work;
   }
 
-  private bestScoreMatching(rsc: Rsc, attr: string, value: string | undefined): number {
+  private bestScoreMatching(rsc: Rsc, attr: string, value: string | undefined, scoresOf?: Map<string, number>): number {
     let best = -INFINITY;
-    for (const [id, w] of rsc.allowed) {
+    for (const [id, w] of scoresOf ?? rsc.allowed) {
       const n = this.ws.nodes.find((x) => x.id === id)!;
       if (w > best && nodeAvailable(n) && n.attrs.get(attr) === value) best = w;
     }
@@ -432,6 +461,8 @@ export class Assigner {
   }
 }
 
+/** A node a clone's dependents would have made negative (Pacemaker's INFINITY_HACK). */
+const UNUSABLE = Number.MIN_SAFE_INTEGER;
 
 /** A colocated resource's score scaled by the colocation's factor, rounded as Pacemaker does (never to 0 from non-0). */
 function colocatedWeight(factor: number, score: number): number {
