@@ -20,6 +20,7 @@ import type { PeerMessage } from '../volume/messages.js';
 import { SyncProgress } from '../volume/sync-progress.js';
 import { createMetadata } from '../runtime/metadata-store.js';
 import { PeerLink } from '../runtime/peer/link.js';
+import { payloadPool } from '../runtime/buffer-pool.js';
 import type { NbdServer } from '../runtime/nbd/server.js';
 import {
   createLocalDevice,
@@ -89,6 +90,8 @@ export class ResourceRuntime {
   private readonly commandWaiters = new Map<number, (result: SS, detail: string[]) => void>();
   private readonly appWaiters = new Map<number, (ok: boolean, data?: Buffer, error?: string) => void>();
   private readonly ioWaits = new Set<Promise<unknown>>();
+  /** Pooled block data received from a peer, released when its disk write completes (never, if it is dropped). */
+  private readonly receivedPayloads = new WeakSet<Buffer>();
   private readonly progress = new Map<string, SyncProgress>();
   private readonly peers: PeerInfo[];
   private readonly selfNodeId: number;
@@ -223,8 +226,18 @@ export class ResourceRuntime {
         }
         case 'disk-write': {
           const data = e.data;
-          this.io(e.opId, () =>
-            Buffer.isBuffer(data) ? this.vol(e.volume).io.data.write(e.offset, data, e.fua) : this.vol(e.volume).io.data.writeVectored(e.offset, data as Buffer[], e.fua),
+          const pooled = Buffer.isBuffer(data) && payloadPool.isPooled(data) ? data : null;
+          if (pooled !== null) payloadPool.retain(pooled);
+          this.io(
+            e.opId,
+            () => (Buffer.isBuffer(data) ? this.vol(e.volume).io.data.write(e.offset, data, e.fua) : this.vol(e.volume).io.data.writeVectored(e.offset, data as Buffer[], e.fua)),
+            pooled === null
+              ? undefined
+              : () => {
+                  payloadPool.release(pooled);
+                  // A received payload is done once it is on disk: its receiver's reference ends here.
+                  if (this.receivedPayloads.delete(pooled)) payloadPool.release(pooled);
+                },
           );
           break;
         }
@@ -289,8 +302,17 @@ export class ResourceRuntime {
     return a;
   }
 
-  private io(opId: number, op: () => Promise<unknown>): void {
+  private io(opId: number, op: () => Promise<unknown>, settled?: () => void): void {
     const p = op().then(
+      (data) => {
+        settled?.();
+        return data;
+      },
+      (err: Error) => {
+        settled?.();
+        throw err;
+      },
+    ).then(
       (data) => this.deliverIo(opId, true, Buffer.isBuffer(data) ? data : undefined),
       (err: Error) => {
         this.env.log.error(`${this.name}: local I/O error: ${err.message}`);
@@ -452,6 +474,12 @@ export class ResourceRuntime {
       const p = byId(id);
       if (!p || !this.core) return;
       const parsed = parsePeerMessage(header, payload);
+      const pooled = Buffer.isBuffer(payload) && payloadPool.isPooled(payload) ? payload : null;
+      if (pooled !== null) {
+        // Block data is kept until its disk write completes (the core may queue it behind a
+        // range lock). Other payloads (bitmaps) are rare and simply not reused.
+        if (parsed.ok && (parsed.message.type === 'data' || parsed.message.type === 'rs-data')) this.receivedPayloads.add(pooled);
+      }
       if (!parsed.ok) {
         // A peer's bytes never crash the daemon: drop the connection and say why.
         this.env.log.error(`${this.name}: ${p.name}: protocol error: ${parsed.problem}; reconnecting`);

@@ -74,6 +74,35 @@ export class ByteQueue {
     return out;
   }
 
+  /** Move up to n bytes into dst at offset (a copy); returns how many were moved. */
+  takeInto(dst: Buffer, offset: number, n: number): number {
+    let moved = 0;
+    while (moved < n && this.total > 0) {
+      const c = this.chunks[this.head]!;
+      const cAvail = c.length - this.headOffset;
+      const m = Math.min(cAvail, n - moved);
+      c.copy(dst, offset + moved, this.headOffset, this.headOffset + m);
+      moved += m;
+      this.advance(m, cAvail);
+    }
+    return moved;
+  }
+
+  /**
+   * Copy what is still queued into a buffer of its own: the chunks may be views of a read
+   * buffer that the socket is about to reuse.
+   */
+  compact(): void {
+    if (this.total === 0) {
+      this.clear();
+      return;
+    }
+    const own = Buffer.allocUnsafe(this.total);
+    this.takeInto(own, 0, this.total);
+    this.clear();
+    this.push(own);
+  }
+
   /** Drop up to n bytes; returns how many were dropped. */
   skip(n: number): number {
     let dropped = 0;

@@ -42,7 +42,8 @@ export class NodeDaemon {
   async start(): Promise<void> {
     const proc = spawn(
       process.execPath,
-      [cliMain, 'daemon', '--config', this.configFile, '--node', this.nodeName, '--state-dir', this.stateDir, ...this.extraArgs],
+      // Extra node flags for the daemons only, e.g. --cpu-prof (profiling a benchmark run).
+      [...(process.env.SAFESIDE_DAEMON_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? []), cliMain, 'daemon', '--config', this.configFile, '--node', this.nodeName, '--state-dir', this.stateDir, ...this.extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;

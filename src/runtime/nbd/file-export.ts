@@ -169,8 +169,17 @@ export class FileBlockExport implements VectoredBlockExport {
     const bad = this.check(offset, length);
     if (bad) return Promise.reject(bad);
     if (this.readOnly) return Promise.reject(new BlockIoError(NbdErrno.EPERM, 'export is read-only'));
-    if (chunks.length === 1 || length <= this.inlineIoBytesMax) return this.write(offset, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length), fua);
+    if (chunks.length === 1) return this.write(offset, chunks[0]!, fua);
     const position = this.offsetBytes + offset;
+    if (!fua && length <= this.inlineIoBytesMax) {
+      try {
+        const n = fs.writevSync(this.handle.fd, chunks, position);
+        if (n === length) return Promise.resolve();
+        return this.pwriteAll(position + n, Buffer.concat(chunks, length).subarray(n));
+      } catch (err) {
+        return Promise.reject(ioError('write', err as NodeJS.ErrnoException));
+      }
+    }
     const p = new Promise<void>((resolve, reject) => {
       fs.writev(this.handle.fd, chunks, position, (err, n) => {
         if (err) return reject(ioError('write', err));

@@ -9,8 +9,10 @@
 
 import net from 'node:net';
 import { lstat, unlink, chmod } from 'node:fs/promises';
-import { BlockIoError, NbdErrno, isVectored, type BlockExport, type ExportDirectory } from './block-export.js';
+import { BlockIoError, NbdErrno, type BlockExport, type ExportDirectory } from './block-export.js';
 import { ByteQueue } from '../byte-queue.js';
+import { payloadPool } from '../buffer-pool.js';
+import { readIntoReusedBuffer } from '../socket-reader.js';
 import * as P from './protocol.js';
 
 export interface NbdLogger {
@@ -57,8 +59,8 @@ const noopLogger: NbdLogger = { info() {}, warn() {}, error() {} };
 /** Warnings logged per connection before the rest are suppressed (a hostile client can't flood the log). */
 const WARNINGS_PER_CONNECTION_MAX = 20;
 const PREFERRED_BLOCK_BYTES = 4096;
-/** Below this, reassembling a payload that straddles chunks costs less than a vectored write. */
-const VECTORED_WRITE_BYTES_MIN = 128 * 1024;
+/** Socket reads in the transmission phase go into one buffer of this size. */
+const READ_BUFFER_BYTES = 256 * 1024;
 
 export class NbdServer {
   readonly limits: NbdServerLimits;
@@ -180,7 +182,6 @@ class Connection {
 
   // transmission
   private exp: BlockExport | null = null;
-  private vectored = false;
   private attached = false;
   private inflight = 0;
   private inflightBytes = 0;
@@ -192,6 +193,8 @@ class Connection {
   private pwLo = 0;
   private pwOffset = 0;
   private pwLength = 0;
+  private pwBuf: Buffer | null = null;
+  private pwFilled = 0;
   /** Payload bytes of a rejected WRITE still to be thrown away. */
   private discardBytes = 0;
   private corked = false;
@@ -518,9 +521,14 @@ class Connection {
       this.handshakeTimer = null;
     }
     this.phase = 'transmission';
+    // Requests are read through one reused buffer (no allocation per socket read; write
+    // payloads are copied into pooled buffers as they arrive).
+    readIntoReusedBuffer(this.socket, READ_BUFFER_BYTES, (chunk) => {
+      this.onData(chunk);
+      this.queue.compact();
+    });
     this.exportName = name;
     this.exp = exp;
-    this.vectored = isVectored(exp);
     try {
       exp.attach?.();
       this.attached = true;
@@ -555,10 +563,12 @@ class Connection {
       return this.discardBytes > 0 ? 'data' : 'more';
     }
     if (this.pendingWrite) {
-      if (q.length < this.pwLength) return 'data';
-      const data = this.takePayload(this.pwLength);
+      const buf = this.pwBuf!;
+      this.pwFilled += q.takeInto(buf, this.pwFilled, this.pwLength - this.pwFilled);
+      if (this.pwFilled < this.pwLength) return 'data';
       this.pendingWrite = false;
-      this.dispatch(P.NBD_CMD_WRITE, this.pwFlags, this.pwHi, this.pwLo, this.pwOffset, this.pwLength, data);
+      this.pwBuf = null;
+      this.dispatch(P.NBD_CMD_WRITE, this.pwFlags, this.pwHi, this.pwLo, this.pwOffset, this.pwLength, buf);
       return 'more';
     }
     if (q.length < P.REQUEST_HEADER_BYTES) return 'data';
@@ -598,25 +608,20 @@ class Connection {
       return 'more';
     }
     if (type === P.NBD_CMD_WRITE) {
-      if (q.length >= length) {
-        this.dispatch(type, flags, hi, lo, offset, length, this.takePayload(length));
-      } else {
-        this.pendingWrite = true;
-        this.pwFlags = flags;
-        this.pwHi = hi;
-        this.pwLo = lo;
-        this.pwOffset = offset;
-        this.pwLength = length;
-      }
+      // The payload is copied into a pooled buffer as it arrives: the socket's chunks die
+      // young instead of living (and being promoted by the GC) until the write completes.
+      this.pendingWrite = true;
+      this.pwFlags = flags;
+      this.pwHi = hi;
+      this.pwLo = lo;
+      this.pwOffset = offset;
+      this.pwLength = length;
+      this.pwBuf = payloadPool.acquire(length);
+      this.pwFilled = 0;
       return 'more';
     }
     this.dispatch(type, flags, hi, lo, offset, length, null);
     return 'more';
-  }
-
-  /** A WRITE payload: one view if it sits in one received chunk, else views for a vectored export, else a copy. */
-  private takePayload(length: number): Buffer | Buffer[] {
-    return this.vectored && length >= VECTORED_WRITE_BYTES_MIN ? this.queue.takeChunks(length) : this.queue.take(length);
   }
 
   private validate(
@@ -660,7 +665,7 @@ class Connection {
     return null;
   }
 
-  private dispatch(type: number, flags: number, hi: number, lo: number, offset: number, length: number, data: Buffer | Buffer[] | null): void {
+  private dispatch(type: number, flags: number, hi: number, lo: number, offset: number, length: number, data: Buffer | null): void {
     const bytes = type === P.NBD_CMD_READ || type === P.NBD_CMD_WRITE ? length : 0;
     this.inflight++;
     this.inflightBytes += bytes;
@@ -674,7 +679,7 @@ class Connection {
     lo: number,
     offset: number,
     length: number,
-    data: Buffer | Buffer[] | null,
+    data: Buffer | null,
     bytes: number,
   ): Promise<void> {
     const exp = this.exp!;
@@ -688,13 +693,7 @@ class Connection {
           if (result.length !== length) throw new BlockIoError(NbdErrno.EIO, `export returned ${result.length} of ${length} bytes`);
           break;
         case P.NBD_CMD_WRITE:
-          if (Array.isArray(data)) {
-            if (data.length === 1) await exp.write(offset, data[0]!, fua);
-            else if (isVectored(exp)) await exp.writeVectored(offset, data, fua);
-            else await exp.write(offset, Buffer.concat(data, length), fua);
-          } else {
-            await exp.write(offset, data!, fua);
-          }
+          await exp.write(offset, data!, fua);
           break;
         case P.NBD_CMD_FLUSH:
           await exp.flush();
@@ -709,6 +708,8 @@ class Connection {
     } catch (err) {
       failure = err;
     }
+    // The export is done with the payload (it retains it itself if it keeps it longer).
+    if (data !== null) payloadPool.release(data);
     try {
       this.inflight--;
       this.inflightBytes -= bytes;

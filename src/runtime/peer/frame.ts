@@ -10,6 +10,7 @@
 // See docs/peer-protocol.md.
 
 import { ByteQueue } from '../byte-queue.js';
+import type { BufferPool } from '../buffer-pool.js';
 
 export const FRAME_MAGIC = 0x5afe51de;
 export const FRAME_VERSION = 1;
@@ -266,6 +267,9 @@ export class FrameDecoder {
   private pending: { kind: FrameKind; jsonBytes: number; payloadBytes: number } | null = null;
   private failure: PeerProtocolError | null = null;
   private chunkedPayloadBytesMin = Infinity;
+  private payloadPool: BufferPool | null = null;
+  /** The message frame whose payload is being copied into a pooled buffer. */
+  private pooled: { header: FrameHeader; buf: Buffer; filled: number } | null = null;
 
   constructor(limits: Partial<FrameLimits> = {}) {
     this.limits = checkLimits({ ...FRAME_LIMITS_DEFAULT, ...limits });
@@ -277,6 +281,14 @@ export class FrameDecoder {
    */
   setChunkedPayloadBytesMin(bytes: number): void {
     this.chunkedPayloadBytesMin = bytes;
+  }
+
+  /**
+   * Message payloads are copied into buffers of this pool as their bytes arrive, so the
+   * received chunks die young; the receiver owns one reference to each payload.
+   */
+  setPayloadPool(pool: BufferPool | null): void {
+    this.payloadPool = pool;
   }
 
   setLimits(limits: Partial<FrameLimits>): void {
@@ -300,6 +312,11 @@ export class FrameDecoder {
   push(chunk: Buffer): void {
     if (this.failure) throw this.failure;
     this.queue.push(chunk);
+  }
+
+  /** Copy the bytes still queued, so the pushed chunks may be overwritten (a reused read buffer). */
+  ownRemainder(): void {
+    this.queue.compact();
   }
 
   /** The next complete frame, or null when more bytes are needed. Only throws PeerProtocolError. */
@@ -358,6 +375,7 @@ export class FrameDecoder {
       this.pending = { kind: kind as FrameKind, jsonBytes, payloadBytes };
     }
     const p = this.pending;
+    if (this.payloadPool !== null && p.kind === FrameKind.message && p.payloadBytes > 0) return this.stepPooled(p);
     if (this.queue.length < p.jsonBytes + p.payloadBytes) return null;
     const header = decodeHeaderJson(this.queue.take(p.jsonBytes));
     if (p.kind === FrameKind.message && typeof header.type !== 'string') {
@@ -376,6 +394,22 @@ export class FrameDecoder {
     return { kind: p.kind, header, payload };
   }
 
+  /** A message payload copied into a pooled buffer as its bytes arrive (see setPayloadPool). */
+  private stepPooled(p: { kind: FrameKind; jsonBytes: number; payloadBytes: number }): Frame | null {
+    if (this.pooled === null) {
+      if (this.queue.length < p.jsonBytes) return null;
+      const header = decodeHeaderJson(this.queue.take(p.jsonBytes));
+      if (typeof header.type !== 'string') throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', 'message frame header has no string "type"');
+      this.pooled = { header, buf: this.payloadPool!.acquire(p.payloadBytes), filled: 0 };
+    }
+    const f = this.pooled;
+    f.filled += this.queue.takeInto(f.buf, f.filled, p.payloadBytes - f.filled);
+    if (f.filled < p.payloadBytes) return null;
+    this.pooled = null;
+    this.pending = null;
+    return { kind: p.kind, header: f.header, payload: f.buf };
+  }
+
   private checkMagicPrefix(): void {
     const n = Math.min(this.queue.length, 4);
     for (let i = 0; i < n; i++) {
@@ -390,6 +424,7 @@ export class FrameDecoder {
   private clear(): void {
     this.queue.clear();
     this.pending = null;
+    this.pooled = null;
   }
 }
 

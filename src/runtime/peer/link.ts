@@ -29,6 +29,8 @@ import {
   type FrameHeader,
   type FrameLimits,
 } from './frame.js';
+import { payloadPool } from '../buffer-pool.js';
+import { readIntoReusedBuffer } from '../socket-reader.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -189,9 +191,9 @@ const DEFAULTS = {
 };
 
 /** Frames before the connection is committed are small: hello, challenge, response, close. */
-/** Message payloads from this size on are delivered as received chunks. */
-const CHUNKED_PAYLOAD_BYTES_MIN = 128 * 1024;
 const HANDSHAKE_LIMITS: FrameLimits = { headerJsonBytesMax: 4096, payloadBytesMax: PEER_CHALLENGE_BYTES_MAX };
+/** Socket reads of an established connection go into one buffer of this size. */
+const READ_BUFFER_BYTES = 256 * 1024;
 /** After sending a close frame, how long we wait for the peer to close before destroying. */
 const LINGER_MS = 500;
 const STOP_WAIT_MS = 2_000;
@@ -1009,8 +1011,15 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     conn.timers.handshake = null;
     conn.state = 'established';
     conn.decoder.setLimits(this.frameLimits);
-    // Replicated writes and resync data go to the disk with pwritev: no reassembly copy.
-    conn.decoder.setChunkedPayloadBytesMin(CHUNKED_PAYLOAD_BYTES_MIN);
+    // Replicated writes and resync data arrive in pooled buffers (see buffer-pool.ts), read
+    // through one reused buffer: no allocation per socket read (see socket-reader.ts).
+    conn.decoder.setPayloadPool(payloadPool);
+    if (!conn.tls) {
+      readIntoReusedBuffer(conn.raw, READ_BUFFER_BYTES, (chunk) => {
+        this.onData(conn, chunk);
+        conn.decoder.ownRemainder();
+      });
+    }
     slot.pending.delete(conn);
     slot.established = conn;
     this.clearReconnect(slot);
@@ -1072,9 +1081,25 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
         }
       });
     }
+    // A pooled payload is held until the socket has handed its bytes to the kernel (or
+    // gave up on them): the writer may release its own reference before that.
+    let pooled: Buffer[] | null = null;
+    for (const b of bufs) {
+      if (payloadPool.isPooled(b)) {
+        payloadPool.retain(b);
+        (pooled ??= []).push(b);
+      }
+    }
+    const flushed =
+      pooled === null
+        ? () => conn.flushedWrites++
+        : () => {
+            conn.flushedWrites++;
+            for (const b of pooled!) payloadPool.release(b);
+          };
     let ok = true;
     for (let i = 0; i < bufs.length; i++) {
-      ok = i === bufs.length - 1 ? s.write(bufs[i], () => conn.flushedWrites++) : s.write(bufs[i]);
+      ok = i === bufs.length - 1 ? s.write(bufs[i], flushed) : s.write(bufs[i]);
     }
     if (conn.slot) {
       conn.slot.stats.framesOut++;
