@@ -160,6 +160,8 @@ export interface Rsc {
   promotionPriority?: number;
   /** The agent (class:provider:type) each node's history was recorded with. */
   historyAgent?: Map<string, string>;
+  /** The name each node's history was recorded under (an anonymous instance may differ from its id). */
+  historyName?: Map<string, string>;
 }
 
 export interface WorkingSet {

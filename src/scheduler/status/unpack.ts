@@ -504,6 +504,7 @@ function unpackHistory(ws: WorkingSet, node: NodeInfo, h: ResourceHistory, byId:
   const ops = sortOps(h.ops);
   rsc.history.set(node.id, ops);
   (rsc.historyAgent ??= new Map()).set(node.id, `${h.class ?? ''}:${h.provider ?? ''}:${h.type ?? ''}`);
+  (rsc.historyName ??= new Map()).set(node.id, h.rscId);
   const saved = rsc.role;
   rsc.role = 'Unknown';
   const st: NodeReplay = { onFail: 'ignore', expiredMonitors: [] };

@@ -221,7 +221,7 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
       for (const c of rsc.actions.filter((a) => a.task === 'clear_failcount')) for (const s of stops) order(ws, c, s, {});
     }
     for (const c of rsc.actions.filter((a) => a.task === 'cancel' || a.task === 'delete')) {
-      for (const s of stops) if (c.task === 'cancel' || s.node === c.node) order(ws, s, c, {});
+      for (const s of stops) order(ws, s, c, {});
       // stop, then clean-up, then start
       if (c.task === 'delete') for (const t of starts) order(ws, c, t, {});
     }

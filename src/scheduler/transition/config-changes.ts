@@ -45,38 +45,52 @@ function checkOp(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord): boolea
   return true;
 }
 
-function agentChanged(rsc: Rsc, node: NodeInfo): boolean {
-  const recorded = rsc.historyAgent?.get(node.id);
+function agentChanged(rsc: Rsc, recorded: string | undefined): boolean {
   return recorded !== undefined && recorded !== `${rsc.def.class}:${rsc.def.provider ?? ''}:${rsc.def.type}`;
 }
+
+interface HistoryEntry { readonly name: string; readonly ops: OpRecord[]; readonly agent?: string }
 
 export function handleConfigChanges(ws: WorkingSet): void {
   for (const node of ws.nodes) {
     if (!canRunActions(node)) continue;
-    for (const rsc of ws.rscs) {
-      const ops = rsc.history.get(node.id);
-      if (rsc.orphan || !ops || ops.length === 0) continue;
-      const active = rsc.runningOn.includes(node);
-      if (agentChanged(rsc, node)) {
-        // The old agent's history is cleaned up; a running instance is restarted with the new one.
-        customAction(ws, rsc, 'delete', node, false);
-        if (active) {
-          customAction(ws, rsc, 'stop', node, false);
-          rsc.startPending = true;
-        }
+    const entries: HistoryEntry[] = [];
+    for (const r of ws.rscs) {
+      const ops = r.history.get(node.id);
+      if (ops && ops.length > 0) entries.push({ name: r.historyName?.get(node.id) ?? r.id, ops, agent: r.historyAgent?.get(node.id) });
+    }
+    for (const entry of entries) {
+      // As Pacemaker does, a history entry is checked against every resource known by its name.
+      for (const rsc of ws.rscs) {
+        if (rsc.id !== entry.name && rsc.cloneName !== entry.name) continue;
+        if (rsc.orphan) continue;
+        checkHistory(ws, rsc, node, entry);
       }
-      if (!active) continue;
-      const { start, stop } = activeOpIndexes(ops);
-      if (start < stop) continue;
-      ops.forEach((op, i) => {
-        if (i < start) return;
-        if (op.intervalMs === 0 && !['monitor', 'start', 'promote', 'migrate_from'].includes(op.task)) return;
-        if (checkOp(ws, rsc, node, op) && failCount(ws, rsc, node, true) !== 0) {
-          clearFailCount(ws, rsc, node, 'action definition changed');
-        }
-      });
     }
   }
+}
+
+function checkHistory(ws: WorkingSet, rsc: Rsc, node: NodeInfo, entry: HistoryEntry): void {
+  const ops = entry.ops;
+  const active = rsc.runningOn.includes(node);
+  if (agentChanged(rsc, entry.agent)) {
+    // The old agent's history is cleaned up; a running instance is restarted with the new one.
+    customAction(ws, rsc, 'delete', node, false);
+    if (active) {
+      customAction(ws, rsc, 'stop', node, false);
+      rsc.startPending = true;
+    }
+  }
+  if (!active) return;
+  const { start, stop } = activeOpIndexes(ops);
+  if (start < stop) return;
+  ops.forEach((op, i) => {
+    if (i < start) return;
+    if (op.intervalMs === 0 && !['monitor', 'start', 'promote', 'migrate_from'].includes(op.task)) return;
+    if (checkOp(ws, rsc, node, op) && failCount(ws, rsc, node, true) !== 0) {
+      clearFailCount(ws, rsc, node, 'action definition changed');
+    }
+  });
 }
 
 /** Fail counts of resources no longer configured are cleared wherever they are (Pacemaker's clear_failcounts_if_orphaned). */
