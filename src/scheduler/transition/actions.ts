@@ -375,6 +375,8 @@ function link(ws: WorkingSet, f: Rsc | GroupRsc, fa0: string, t: Rsc | GroupRsc,
     // except a stop of something stopped or a demote of something unpromoted.
     if ((fa === 'stop' && f.role === 'Stopped') || (fa === 'demote' && f.role !== 'Promoted')) return;
     firsts = [customAction(ws, f, fa, undefined, true)];
+    // Pacemaker's internal "stop then start" orderings are by key, so they reach this start too.
+    if (fa === 'start') for (const s of f.actions.filter((a) => a.task === 'stop')) order(ws, s, firsts[0]!, { impliesThen: true, restart: true });
   }
   if (isGroup(t) && t.clone) {
     orderIntoClone(ws, f, firsts, t, ta, flags);

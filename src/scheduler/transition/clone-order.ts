@@ -36,7 +36,9 @@ export function applyCloneSummaries(ws: WorkingSet): boolean {
   for (const cl of ws.clones) {
     for (const a of cl.actions) {
       if (!a.pseudo || a.rsc) continue;
-      const task = instanceTask(a.task);
+      // A notification pseudo action summarises the instances' actions for the task it notifies about.
+      const notified = a.task === 'notify' || a.task === 'notified' ? /_([a-z]+)_0$/.exec(a.key)?.[1] : undefined;
+      const task = instanceTask(notified ?? a.task);
       if (task !== 'start' && task !== 'stop' && task !== 'promote' && task !== 'demote') continue;
       const kids = cl.children.map((c) => instanceAction(c, task)).filter((x): x is Action => x !== undefined);
       if (a.optional && kids.some((k) => !k.optional)) {
