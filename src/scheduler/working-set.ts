@@ -95,6 +95,8 @@ export interface Ordering {
   readonly oneOrMore?: boolean;
   /** Flags only, no graph edge: a clone-level order applied to an instance's action while that is runnable. */
   readonly instanceOnly?: boolean;
+  /** Flags only, no graph edge: an order on a group's start or stop applied to a member's. */
+  readonly memberOnly?: boolean;
   /** Graph edge only, no flags: an interleaved clone-level order (its instances are paired instead). */
   readonly graphOnly?: boolean;
   /** The inverse of an order constraint: keeps impliesFirst for blocked stops, but a required "then" does not make "first" required. */
@@ -273,7 +275,7 @@ export function order(ws: WorkingSet, first: Action, then: Action, flags: Partia
     first, then, impliesThen: flags.impliesThen ?? false, impliesFirst: flags.impliesFirst ?? false,
     runnableLeft: flags.runnableLeft ?? false, restart: flags.restart ?? false, asymmetric: flags.asymmetric ?? false, requiredThenFirst: flags.requiredThenFirst ?? false,
     ...(flags.impliesThenPrinted ? { impliesThenPrinted: true } : {}), ...(flags.oneOrMore ? { oneOrMore: true } : {}),
-    ...(flags.instanceOnly ? { instanceOnly: true } : {}), ...(flags.graphOnly ? { graphOnly: true } : {}),
+    ...(flags.instanceOnly ? { instanceOnly: true } : {}), ...(flags.memberOnly ? { memberOnly: true } : {}), ...(flags.graphOnly ? { graphOnly: true } : {}),
     ...(flags.impliesFirstInert ? { impliesFirstInert: true } : {}),
   });
 }

@@ -340,7 +340,9 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
     if (!isGroup(f) && !isGroup(t) && f.group && f.group === t.group) continue;
     const mandatory = p.kind === 'Mandatory';
     const runnableLeft = p.fa === 'start' || p.fa === 'promote';
-    const flags = !mandatory ? {} : !p.sym ? { asymmetric: true } : { impliesThen: true, runnableLeft };
+    // restart-type=restart (deprecated) on "then" makes an optional order restart it with "first".
+    const restartThen = p.kind === 'Optional' && metaOf(ws, p.then, 'restart-type') === 'restart';
+    const flags = !mandatory ? (restartThen ? { impliesThen: true } : {}) : !p.sym ? { asymmetric: true } : { impliesThen: true, runnableLeft };
     const min = p.id !== undefined ? minimumFirstInstances(f, p.requireAll) : 0;
     if (min > 0 && isGroup(f)) {
       // clone-min: "then" waits until enough instances can do the "first" action.
@@ -351,10 +353,25 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
     } else link(ws, f, p.fa, t, p.ta, flags);
     // Pacemaker's implies_first clears "first"'s optional flag only when the flags it orders by
     // (an instance summary) are already required, so a required "then" stop does not force it.
-    if (p.sym) link(ws, t, inverse(p.ta), f, inverse(p.fa), mandatory ? { impliesFirst: true, impliesFirstInert: true } : {});
+    if (p.sym) link(ws, t, inverse(p.ta), f, inverse(p.fa), mandatory || restartThen ? { impliesFirst: true, impliesFirstInert: true } : {});
     if (p.sym) orderProbesBeforeStops(ws, t, inverse(p.ta), f, inverse(p.fa), false);
     else orderProbesBeforeStops(ws, f, p.fa, t, p.ta, mandatory);
   }
+}
+
+/** A resource's meta attribute as configured, a group's or clone's applying to what is inside. */
+function metaOf(ws: WorkingSet, id: string, name: string): string | undefined {
+  for (const r of ws.config.resources) {
+    if (r.id === id) return r.meta[name];
+    const inner = r.kind === 'clone' ? [r.child] : r.kind === 'group' ? [r] : [];
+    for (const x of inner) {
+      if (x.id === id) return x.meta[name] ?? r.meta[name];
+      if (x.kind !== 'group') continue;
+      const c = x.children.find((m) => m.id === id);
+      if (c) return c.meta[name] ?? x.meta[name] ?? r.meta[name];
+    }
+  }
+  return undefined;
 }
 
 function isGroup(r: Rsc | GroupRsc): r is GroupRsc {
@@ -383,6 +400,13 @@ function link(ws: WorkingSet, f: Rsc | GroupRsc, fa0: string, t: Rsc | GroupRsc,
     return;
   }
   for (const a of firsts) for (const b of thens) order(ws, a, b, flags);
+  if (isGroup(t) && (ta === 'start' || ta === 'stop')) {
+    // As Pacemaker's group update_ordered_actions: the order's flags reach each member's action too.
+    for (const c of t.children) {
+      const b = c.actions.find((x) => x.task === ta && x.intervalMs === 0);
+      if (b) for (const a of firsts) order(ws, a, b, { ...flags, memberOnly: true });
+    }
+  }
 }
 
 /** A stop-before-stop order also waits for the first resource's probes (it must be known stopped). */

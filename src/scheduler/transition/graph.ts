@@ -28,7 +28,7 @@ export function buildGraph(ws: WorkingSet): Synapse[] {
   }
   for (const a of [...ws.actions].reverse()) if (!a.rsc && !a.group) add(a);
   for (const o of ws.orderings) {
-    if (o.instanceOnly) continue;
+    if (o.instanceOnly || o.memberOnly) continue;
     const s = index.get(o.then);
     if (!s || !index.has(o.first) || o.first === o.then) continue;
     if (!s.inputs.includes(o.first)) s.inputs.push(o.first);
