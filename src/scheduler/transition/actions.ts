@@ -4,7 +4,7 @@ import { nodeAvailable } from '../placement/assign.js';
 import type { Colocation } from '../placement/colocation.js';
 import type { NodeInfo } from '../status/model.js';
 import { createPromotableInstanceActions, orderPromotable } from './promotable.js';
-import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
+import { customAction, opKey, order, type Action, type GroupRsc, type Ordering, type Rsc, type WorkingSet } from '../working-set.js';
 import { ColocationBlocker } from './colocation-block.js';
 import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, minimumFirstInstances, orderInstancesInSequence, orderIntoClone } from './clone-order.js';
 import { orderGroupInstances, probedGroupInstance } from './cloned-groups.js';
@@ -420,6 +420,37 @@ function orderProbesBeforeStops(ws: WorkingSet, f: Rsc | GroupRsc, fa: string, t
 /** Spreads required/unrunnable flags along orderings until nothing changes. */
 export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = []): void {
   const blocker = new ColocationBlocker(ws, colocations);
+  const byFirst = new Map<Action, Ordering[]>(), byThen = new Map<Action, Ordering[]>();
+  for (const o of ws.orderings) {
+    if (!byFirst.has(o.first)) byFirst.set(o.first, []);
+    byFirst.get(o.first)!.push(o);
+    if (!byThen.has(o.then)) byThen.set(o.then, []);
+    byThen.get(o.then)!.push(o);
+  }
+  // Like Pacemaker's pcmk__update_action_for_orderings: each action pulls flags from the actions
+  // ordered before it (newest ordering first); a change is followed at once into the changed
+  // action's own orderings, so the first reason found is the one Pacemaker finds.
+  for (const list of [...byFirst.values(), ...byThen.values()]) list.reverse();
+  let budget = 200_000;
+  const update = (then: Action, depth: number): boolean => {
+    if (depth > 60 || budget-- <= 0) return false;
+    let thenChanged = false, any = false;
+    for (const o of byThen.get(then) ?? []) {
+      const r = applyOrdering(o);
+      if (r === 0) continue;
+      any = true;
+      if (r & 2) {
+        for (const o2 of byFirst.get(o.first) ?? []) update(o2.then, depth + 1);
+        update(o.first, depth + 1);
+      }
+      if (r & 1) thenChanged = true;
+    }
+    if (thenChanged) {
+      update(then, depth + 1);
+      for (const o of byFirst.get(then) ?? []) update(o.then, depth + 1);
+    }
+    return any;
+  };
   for (let round = 0; round < 1000; round++) {
     let changed = blocker.apply();
     for (const a of ws.actions) {
@@ -438,59 +469,65 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
       if (a.task !== 'reload-agent' || a.optional || !a.rsc) continue;
       if (a.rsc.actions.some((s) => s.task === 'stop' && s.node === a.node && !s.optional)) a.optional = true;
     }
-    for (const o of ws.orderings) {
-      const { first, then } = o;
-      if (o.graphOnly) continue;
-      // A clone-level order reaches an instance's action only while that can run.
-      if (o.instanceOnly && !then.runnable) continue;
-      if (o.impliesThenPrinted && first.runnable && !first.optional) then.printAlways = true;
-      if (o.impliesThen && !first.optional && then.optional) {
-        then.optional = false;
-        if (first.rsc && then.rsc !== first.rsc) then.reason ??= `required ${first.rsc.id} ${first.task}`;
-        else if (first.group && !first.rsc) then.reason ??= `required ${first.group.id} ${first.task}`;
-        changed = true;
-      }
-      // An unmanaged resource's idle start blocks nothing.
-      const idleUnmanaged = first.rsc !== undefined && !first.rsc.managed && (first.optional || first.task === 'start') && first.node !== undefined;
-      if (o.runnableLeft && !first.runnable && then.runnable && !idleUnmanaged) {
-        then.runnable = false;
-        if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
-        else if (first.group) then.reason ??= `unrunnable ${first.group.id} ${first.task}`;
-        else if (!first.rsc) then.reason ??= `unrunnable ${first.key}`;
-        changed = true;
-      }
-      if (o.requiredThenFirst && !then.optional && then.runnable && first.optional) {
-        first.optional = false;
-        changed = true;
-      }
-      if (o.impliesFirst && !o.impliesFirstInert && !then.optional && first.optional) {
-        first.optional = false;
-        changed = true;
-      }
-      // A stop that must wait for an unmanaged resource's blocked stop is blocked too.
-      if ((o.impliesFirst || o.impliesThen) && first.task === 'stop' && then.task === 'stop' && !first.runnable &&
-        first.rsc && !first.rsc.managed && then.runnable) {
-        then.runnable = false;
-        changed = true;
-      }
-      if (o.asymmetric && !first.runnable && then.runnable && !then.optional) {
-        then.runnable = false;
-        if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
-        changed = true;
-      }
-      if (o.restart && !first.optional && !first.runnable && then.runnable) {
-        // A restart whose stop cannot happen cannot start either.
-        then.runnable = false;
-        changed = true;
-      }
-      if (o.restart && first.optional && first.runnable && then.rsc && then.rsc.managed && first.rsc === then.rsc && !then.rsc.startPending &&
-        ((!then.optional && then.runnable) || !then.runnable)) {
-        first.optional = false;
-        changed = true;
-      }
-    }
+    // Pacemaker keeps its action list newest first.
+    for (const a of [...ws.actions].reverse()) if (update(a, 0)) changed = true;
     if (!changed) return;
   }
+}
+
+/** Applies one ordering's flag rules; returns 1 when "then" changed, 2 when "first" did (or both). */
+function applyOrdering(o: Ordering): number {
+    const { first, then } = o;
+    let out = 0;
+    if (o.graphOnly) return 0;
+    // A clone-level order reaches an instance's action only while that can run.
+    if (o.instanceOnly && !then.runnable) return 0;
+    if (o.impliesThenPrinted && first.runnable && !first.optional) then.printAlways = true;
+    if (o.impliesThen && !first.optional && then.optional) {
+      then.optional = false;
+      if (first.rsc && then.rsc !== first.rsc) then.reason ??= `required ${first.rsc.id} ${first.task}`;
+      else if (first.group && !first.rsc) then.reason ??= `required ${first.group.id} ${first.task}`;
+      out |= 1;
+    }
+    // An unmanaged resource's idle start blocks nothing.
+    const idleUnmanaged = first.rsc !== undefined && !first.rsc.managed && (first.optional || first.task === 'start') && first.node !== undefined;
+    if (o.runnableLeft && !first.runnable && then.runnable && !idleUnmanaged) {
+      then.runnable = false;
+      if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
+      else if (first.group) then.reason ??= `unrunnable ${first.group.id} ${first.task}`;
+      else if (!first.rsc) then.reason ??= `unrunnable ${first.key}`;
+      out |= 1;
+    }
+    if (o.requiredThenFirst && !then.optional && then.runnable && first.optional) {
+      first.optional = false;
+      out |= 2;
+    }
+    if (o.impliesFirst && !o.impliesFirstInert && !then.optional && first.optional) {
+      first.optional = false;
+      out |= 2;
+    }
+    // A stop that must wait for an unmanaged resource's blocked stop is blocked too.
+    if ((o.impliesFirst || o.impliesThen) && first.task === 'stop' && then.task === 'stop' && !first.runnable &&
+      first.rsc && !first.rsc.managed && then.runnable) {
+      then.runnable = false;
+      out |= 1;
+    }
+    if (o.asymmetric && !first.runnable && then.runnable && !then.optional) {
+      then.runnable = false;
+      if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
+      out |= 1;
+    }
+    if (o.restart && !first.optional && !first.runnable && then.runnable) {
+      // A restart whose stop cannot happen cannot start either.
+      then.runnable = false;
+      out |= 1;
+    }
+    if (o.restart && first.optional && first.runnable && then.rsc && then.rsc.managed && first.rsc === then.rsc && !then.rsc.startPending &&
+      ((!then.optional && then.runnable) || !then.runnable)) {
+      first.optional = false;
+      out |= 2;
+    }
+  return out;
 }
 
 /**
