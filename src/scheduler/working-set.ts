@@ -97,6 +97,8 @@ export interface Ordering {
   readonly instanceOnly?: boolean;
   /** Flags only, no graph edge: an order on a group's start or stop applied to a member's. */
   readonly memberOnly?: boolean;
+  /** On an order whose "then" is a group's start or stop: the same order applied to each member, in member order. */
+  memberOrders?: Ordering[];
   /** Graph edge only, no flags: an interleaved clone-level order (its instances are paired instead). */
   readonly graphOnly?: boolean;
   /** The inverse of an order constraint: keeps impliesFirst for blocked stops, but a required "then" does not make "first" required. */

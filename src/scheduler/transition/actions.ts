@@ -399,12 +399,19 @@ function link(ws: WorkingSet, f: Rsc | GroupRsc, fa0: string, t: Rsc | GroupRsc,
     orderIntoClone(ws, f, firsts, t, ta, flags);
     return;
   }
-  for (const a of firsts) for (const b of thens) order(ws, a, b, flags);
-  if (isGroup(t) && (ta === 'start' || ta === 'stop')) {
-    // As Pacemaker's group update_ordered_actions: the order's flags reach each member's action too.
-    for (const c of t.children) {
-      const b = c.actions.find((x) => x.task === ta && x.intervalMs === 0);
-      if (b) for (const a of firsts) order(ws, a, b, { ...flags, memberOnly: true });
+  for (const a of firsts) {
+    for (const b of thens) {
+      order(ws, a, b, flags);
+      if (!isGroup(t) || (ta !== 'start' && ta !== 'stop')) continue;
+      // As Pacemaker's group update_ordered_actions: the order's flags reach each member's action too.
+      const groupOrder = ws.orderings[ws.orderings.length - 1]!;
+      groupOrder.memberOrders = [];
+      for (const c of t.children) {
+        const mb = c.actions.find((x) => x.task === ta && x.intervalMs === 0);
+        if (!mb) continue;
+        order(ws, a, mb, { ...flags, memberOnly: true });
+        groupOrder.memberOrders.push(ws.orderings[ws.orderings.length - 1]!);
+      }
     }
   }
 }
@@ -422,6 +429,7 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
   const blocker = new ColocationBlocker(ws, colocations);
   const byFirst = new Map<Action, Ordering[]>(), byThen = new Map<Action, Ordering[]>();
   for (const o of ws.orderings) {
+    if (o.memberOnly) continue;
     if (!byFirst.has(o.first)) byFirst.set(o.first, []);
     byFirst.get(o.first)!.push(o);
     if (!byThen.has(o.then)) byThen.set(o.then, []);
@@ -433,17 +441,28 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
   for (const list of [...byFirst.values(), ...byThen.values()]) list.reverse();
   let budget = 200_000;
   const update = (then: Action, depth: number): boolean => {
-    if (depth > 60 || budget-- <= 0) return false;
+    if (depth > 2000 || budget-- <= 0) return false;
     let thenChanged = false, any = false;
+    const firstChanged = (first: Action): void => {
+      for (const o2 of byFirst.get(first) ?? []) update(o2.then, depth + 1);
+      update(first, depth + 1);
+    };
     for (const o of byThen.get(then) ?? []) {
-      const r = applyOrdering(o);
-      if (r === 0) continue;
-      any = true;
-      if (r & 2) {
-        for (const o2 of byFirst.get(o.first) ?? []) update(o2.then, depth + 1);
-        update(o.first, depth + 1);
-      }
+      let r = applyOrdering(o);
+      // A group's summary actions take their flags from the members without counting as a change
+      // (Pacemaker computes them on demand), so nothing is revisited for them.
+      if (then.group && !then.rsc && o.first.rsc?.group === then.group) r &= ~1;
+      if (o.first.group && !o.first.rsc && then.rsc?.group === o.first.group) r &= ~2;
+      if (r & 2) firstChanged(o.first);
       if (r & 1) thenChanged = true;
+      for (const mo of o.memberOrders ?? []) {
+        // Each member in turn, its own orderings followed at once when it changed.
+        const rm = applyOrdering(mo);
+        if (rm & 1) update(mo.then, depth + 1);
+        if (rm & 2) firstChanged(mo.first);
+        if (rm !== 0) thenChanged = any = true;
+      }
+      if (r !== 0) any = true;
     }
     if (thenChanged) {
       update(then, depth + 1);
