@@ -120,7 +120,7 @@ export function simulate(xml: string, opts: SimulateOptions, source = 'CIB'): Si
   const ws = unpack(config, states, { now: opts.now });
   // crm_simulate prints the cluster as unpacked, before constraints are applied.
   const blockedHeader = formatBlockedHeader(ws);
-  const currentStatus = formatStatus(ws);
+  const currentStatus = formatStatus(ws, true);
   const { scores } = scheduleWorkingSet(ws);
   const executed = executionOrder(buildGraph(ws));
   const lines: string[] = [];

@@ -40,17 +40,24 @@ function agent(r: Rsc): string {
   return d.provider ? `${d.class}:${d.provider}:${d.type}` : `${d.class}:${d.type}`;
 }
 
-export function resourceLine(r: Rsc, indent = '    ', name = r.id): string {
+/** What a pending operation shows instead of the role (crm_mon's pending states). */
+const PENDING_STATES: Readonly<Record<string, string>> = {
+  start: 'Starting', stop: 'Stopping', migrate_to: 'Migrating', migrate_from: 'Migrating', promote: 'Promoting', demote: 'Demoting',
+};
+
+export function resourceLine(r: Rsc, indent = '    ', name = r.id, pending = false): string {
   let state: string;
-  if (r.runningOn.length === 0) state = 'Stopped';
-  else if (r.failed && !r.failureIgnored) state = r.role === 'Promoted' ? 'FAILED Promoted' : 'FAILED';
-  else if (r.startPending && r.pendingTask === 'start' && r.runningOn.length === 1) state = 'Starting';
+  const pendingState = pending && r.pendingTask !== undefined ? PENDING_STATES[r.pendingTask] : undefined;
+  if (r.runningOn.length > 0 && r.failed && !r.failureIgnored) state = r.role === 'Promoted' ? 'FAILED Promoted' : 'FAILED';
+  else if (pendingState) state = pendingState;
+  else if (r.runningOn.length === 0) state = 'Stopped';
   else state = r.role === 'Unknown' ? 'Started' : r.role;
   // A promotable clone's instance that is merely started is its unpromoted role.
   if (state === 'Started' && r.cloneOf?.clone?.promotable) state = 'Unpromoted';
   // One parenthesis, in crm_mon's order: UNCLEAN, disabled, blocked or unmanaged, failure ignored.
   const flags: string[] = [];
   if (r.runningOn.length === 1 && r.runningOn[0]!.unclean && !r.runningOn[0]!.online) flags.push('UNCLEAN');
+  if (pending && r.pendingTask === 'monitor') flags.push('Monitoring');
   if (isDisabled(r)) flags.push('disabled');
   if (r.blocked && r.runningOn.length > 0) flags.push('blocked');
   else if (!r.managed) flags.push('unmanaged');
@@ -95,7 +102,7 @@ function groupFlags(ws: WorkingSet, id: string): string {
 }
 
 /** A clone block: unique clones list every instance; anonymous ones summarise healthy instances by node. */
-function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
+function cloneLines(ws: WorkingSet, cl: GroupRsc, pending: boolean): string[] {
   const info = cl.clone!;
   const flags: string[] = [];
   if (info.promotable) flags.push('promotable');
@@ -105,20 +112,21 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
   if (/disabled/.test(own)) flags.push('disabled');
   if (/unmanaged/.test(own)) flags.push('unmanaged');
   const out = [`    * Clone Set: ${cl.id} [${info.childId}]${flags.length ? ` (${flags.join(', ')})` : ''}:`];
-  if (cl.instances) return [...out, ...groupInstanceLines(ws, cl)];
+  if (cl.instances) return [...out, ...groupInstanceLines(ws, cl, pending)];
   if (info.unique) {
-    for (const r of cl.children) out.push(resourceLine(r, '      '));
+    for (const r of cl.children) out.push(resourceLine(r, '      ', r.id, pending));
     return out;
   }
   const started: NodeInfo[] = [];
   const promoted: NodeInfo[] = [];
   for (const r of cl.children) {
     if (r.runningOn.length === 0) continue;
-    const plain = r.runningOn.length === 1 && !(r.runningOn[0]!.unclean && !r.runningOn[0]!.online) && r.managed && !r.failed && !r.orphan && !r.startPending;
+    const plain = r.runningOn.length === 1 && !(r.runningOn[0]!.unclean && !r.runningOn[0]!.online) && r.managed && !r.failed && !r.orphan &&
+      !(pending && r.pendingTask !== undefined);
     if (plain && (r.role === 'Started' || r.role === 'Unknown' || r.role === 'Unpromoted')) started.push(r.runningOn[0]!);
     else if (plain && r.role === 'Promoted' && info.promotable) promoted.push(r.runningOn[0]!);
     // An anonymous instance goes by its primitive's name.
-    else out.push(resourceLine(r, '      ', info.childId));
+    else out.push(resourceLine(r, '      ', info.childId, pending));
   }
   const byName = (a: NodeInfo, b: NodeInfo): number => ws.nodes.indexOf(a) - ws.nodes.indexOf(b);
   const list = (ns: NodeInfo[]): string => [...new Set(ns)].sort(byName).map((n) => n.uname).join(' ');
@@ -135,8 +143,8 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc): string[] {
 }
 
 /** A healthy active member: on one clean node, managed, not failed, orphaned or starting. */
-function plainStarted(r: Rsc): boolean {
-  return r.runningOn.length === 1 && !r.runningOn[0]!.unclean && r.managed && !r.failed && !r.orphan && !r.startPending &&
+function plainStarted(r: Rsc, pending: boolean): boolean {
+  return r.runningOn.length === 1 && !r.runningOn[0]!.unclean && r.managed && !r.failed && !r.orphan && !(pending && r.pendingTask !== undefined) &&
     (r.role === 'Started' || r.role === 'Unknown');
 }
 
@@ -144,7 +152,7 @@ function plainStarted(r: Rsc): boolean {
  * A clone of a group: fully and cleanly active anonymous instances are summed up by
  * node; partly active or troubled ones (and every unique one) get a group block.
  */
-function groupInstanceLines(ws: WorkingSet, cl: GroupRsc): string[] {
+function groupInstanceLines(ws: WorkingSet, cl: GroupRsc, pending: boolean): string[] {
   const info = cl.clone!;
   const out: string[] = [];
   const started: NodeInfo[] = [];
@@ -153,12 +161,12 @@ function groupInstanceLines(ws: WorkingSet, cl: GroupRsc): string[] {
     const active = g.children.filter((r) => r.runningOn.length > 0);
     if (!info.unique && active.length === 0) continue;
     const nodes = new Set(g.children.flatMap((r) => r.runningOn));
-    if (!info.unique && active.length === g.children.length && nodes.size === 1 && g.children.every(plainStarted)) {
+    if (!info.unique && active.length === g.children.length && nodes.size === 1 && g.children.every((r) => plainStarted(r, pending))) {
       started.push([...nodes][0]!);
       continue;
     }
     out.push(`      * Resource Group: ${g.id}:`);
-    for (const r of g.children) out.push(resourceLine(r, '        ', info.unique ? r.id : base(r.id)));
+    for (const r of g.children) out.push(resourceLine(r, '        ', info.unique ? r.id : base(r.id), pending));
   }
   if (info.unique) return out;
   const byName = (a: NodeInfo, b: NodeInfo): number => ws.nodes.indexOf(a) - ws.nodes.indexOf(b);
@@ -172,7 +180,8 @@ function groupInstanceLines(ws: WorkingSet, cl: GroupRsc): string[] {
   return out;
 }
 
-export function formatStatus(ws: WorkingSet): string[] {
+/** The resource list; `pending` shows pending operations (as crm_simulate does for the current status). */
+export function formatStatus(ws: WorkingSet, pending = false): string[] {
   const lines = formatNodeList(ws);
   lines.push('');
   lines.push('  * Full List of Resources:');
@@ -180,12 +189,12 @@ export function formatStatus(ws: WorkingSet): string[] {
   if (shown.length === 0) lines.push('    * No resources');
   for (const r of shown) {
     if (r.cloneOf) {
-      if (r.cloneOf.children[0] === r) lines.push(...cloneLines(ws, r.cloneOf));
+      if (r.cloneOf.children[0] === r) lines.push(...cloneLines(ws, r.cloneOf, pending));
     } else if (r.group) {
       if (r.group.children[0] === r) lines.push(`    * Resource Group: ${r.group.id}${groupFlags(ws, r.group.id)}:`);
-      lines.push(resourceLine(r, '      '));
+      lines.push(resourceLine(r, '      ', r.id, pending));
     } else {
-      lines.push(resourceLine(r));
+      lines.push(resourceLine(r, '    ', r.id, pending));
     }
   }
   return lines;

@@ -421,10 +421,12 @@ function unpackOp(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord, st: No
   switch (status) {
     case EXEC_PENDING:
       // Pending probes are not remembered; other pending operations tie the resource to the node.
-      if (!rsc.pendingNode && (op.intervalMs !== 0 || op.task !== 'monitor')) rsc.pendingNode = node;
+      if (rsc.pendingTask === undefined && (op.intervalMs !== 0 || op.task !== 'monitor')) {
+        rsc.pendingTask = op.task;
+        rsc.pendingNode = node;
+      }
       if (op.task === 'start') {
         rsc.startPending = true;
-        rsc.pendingTask = 'start';
         setActive(rsc);
       } else if (op.task === 'promote') {
         rsc.role = 'Promoted';
