@@ -133,13 +133,19 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc, pending: boolean): string[] {
   if (promoted.length) out.push(`      * Promoted: [ ${list(promoted)} ]`);
   const limited = info.promotable && /^(unpromoted|slave)$/i.test(info.targetRole ?? '');
   if (started.length) out.push(`      * ${info.promotable ? 'Unpromoted' : 'Started'}${limited ? ' (target-role)' : ''}: [ ${list(started)} ]`);
-  const active = cl.children.filter((r) => r.runningOn.length > 0 && !r.orphan).length;
-  if (active < info.max) {
-    const stopped = ws.nodes.filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
+  // Only the instances summed up in the lists count as active here (crm_mon's active_instances).
+  if (started.length + promoted.length < info.max) {
+    const stopped = stoppedCandidates(ws, cl).filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
     const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
     if (stopped.length) out.push(`      * Stopped${disabled ? ' (disabled)' : ''}: [ ${stopped.map((n) => n.uname).join(' ')} ]`);
   }
   return out;
+}
+
+/** Nodes a clone can be listed as stopped on: all of them, or where it was probed when the cluster is not symmetric. */
+function stoppedCandidates(ws: WorkingSet, cl: GroupRsc): NodeInfo[] {
+  if (ws.config.options.symmetricCluster) return ws.nodes;
+  return ws.nodes.filter((n) => cl.children.some((r) => r.knownOn.has(n.id)));
 }
 
 /** A healthy active member: on one clean node, managed, not failed, orphaned or starting. */
@@ -171,9 +177,8 @@ function groupInstanceLines(ws: WorkingSet, cl: GroupRsc, pending: boolean): str
   if (info.unique) return out;
   const byName = (a: NodeInfo, b: NodeInfo): number => ws.nodes.indexOf(a) - ws.nodes.indexOf(b);
   if (started.length) out.push(`      * Started: [ ${[...new Set(started)].sort(byName).map((n) => n.uname).join(' ')} ]`);
-  const activeInstances = (cl.instances ?? []).filter((g) => g.children.some((r) => r.runningOn.length > 0)).length;
-  if (activeInstances < (cl.instances ?? []).length) {
-    const stopped = ws.nodes.filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
+  if (started.length < info.max) {
+    const stopped = stoppedCandidates(ws, cl).filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
     const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
     if (stopped.length) out.push(`      * Stopped${disabled ? ' (disabled)' : ''}: [ ${stopped.map((n) => n.uname).join(' ')} ]`);
   }
