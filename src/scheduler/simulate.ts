@@ -165,6 +165,8 @@ export function formatExecuted(a: Action): string {
 export function executorName(rsc: Rsc): string {
   const cl = rsc.cloneOf?.clone;
   if (!cl || cl.unique) return rsc.id;
-  const known = !rsc.orphan && rsc.cloneOf!.children.some((c) => c.id === cl.childId || c.cloneName === cl.childId);
-  return known ? cl.childId : rsc.cloneName ?? rsc.id;
+  // The configured id: the primitive's, also for a member of a cloned group.
+  const base = rsc.id.replace(/:\d+$/, '');
+  const known = !rsc.orphan && rsc.cloneOf!.children.some((c) => c.id === base || c.cloneName === base);
+  return known ? base : rsc.cloneName ?? rsc.id;
 }
