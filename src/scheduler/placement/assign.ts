@@ -8,7 +8,7 @@ import type { Colocation } from './colocation.js';
 import { assignGroupInstances, distributeInstances } from './clone-instances.js';
 import { evalRule, ruleScore } from './rules.js';
 import { healthLocations } from './health.js';
-import { addPromotionScores, applyCloneColocScore, setInstanceRoles } from './promotable.js';
+import { addPromotionScores, applyCloneColocScore, setGroupInstanceRoles, setInstanceRoles } from './promotable.js';
 import { assignmentOrder, banInsufficientCapacity, compareCapacities, consumeCapacity, releaseCapacity } from './utilization.js';
 
 export function nodeAvailable(n: NodeInfo): boolean {
@@ -159,6 +159,7 @@ export class Assigner {
     if (cl?.instances && !cl.assignScores) {
       // A clone of a group: its instances are whole groups.
       assignGroupInstances(ws, cl, (inst) => { if (inst.children[0]) this.assign(inst.children[0]); });
+      if (cl.clone!.promotable) setGroupInstanceRoles(ws, cl);
     }
     const g = rsc.group;
     if (g && !g.assignScores) {

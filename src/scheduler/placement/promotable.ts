@@ -316,4 +316,90 @@ function roleRank(r: string): number {
   return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
 }
 
+/**
+ * Roles of a promotable clone's group instances (pcmk__set_instance_roles with groups as
+ * instances): a group's promotion score is the sum of its members' (-1 when none is set),
+ * plus role-limited locations on the clone or the group; the chosen groups' members are promoted.
+ */
+export function setGroupInstanceRoles(ws: WorkingSet, cl: GroupRsc): void {
+  const info = cl.clone!;
+  const instances = cl.instances ?? [];
+  const roleOf = (g: GroupRsc, next: boolean): string => g.children.reduce((best, c) => {
+    const r = next ? c.nextRole : c.role;
+    return roleRank(r) > roleRank(best) ? r : best;
+  }, 'Unknown');
+  const sortIndex = new Map<GroupRsc, number>();
+  const priority = new Map<GroupRsc, number>();
+  for (const g of instances) {
+    for (const c of g.children) if (c.role === 'Started') c.role = 'Unpromoted';
+    sortIndex.set(g, 0);
+    priority.set(g, 0);
+    const chosen = g.children[0]?.allocatedTo;
+    if (!chosen) continue;
+    const next = roleOf(g, true);
+    let p: number;
+    if (next === 'Started' || next === 'Unknown') {
+      const scores = g.children.map((c) => promotionScore(cl, c, chosen));
+      p = scores.every((x) => x === undefined) ? -1 : scores.reduce<number>((sum, x) => addScores(sum, x ?? 0), 0);
+    } else if (next === 'Promoted') p = 0;
+    else p = -INFINITY;
+    for (const s of groupLocationScores(ws, cl, g, chosen)) p = addScores(p, s);
+    priority.set(g, p);
+    sortIndex.set(g, next === 'Promoted' ? INFINITY : p);
+  }
+  const nodeScore = new Map<string, number>(cl.allowed);
+  for (const g of instances) {
+    const si = sortIndex.get(g)!;
+    const at = g.children[0]?.allocatedTo;
+    if (si < 0 || !at) continue;
+    nodeScore.set(at.id, addScores(si, nodeScore.get(at.id) ?? 0));
+  }
+  for (const g of instances) {
+    const at = g.children[0]?.allocatedTo;
+    if (at && sortIndex.get(g)! >= 0) sortIndex.set(g, nodeScore.get(at.id) ?? 0);
+  }
+  const order = [...instances].sort((a, b) => (sortIndex.get(b)! - sortIndex.get(a)!) ||
+    (roleRank(roleOf(b, false)) - roleRank(roleOf(a, false))) || a.index - b.index);
+  const lines: string[] = [];
+  const promotedOn = new Map<string, number>();
+  let promoted = 0;
+  for (const g of order) {
+    const at = g.children[0]?.allocatedTo;
+    const si = sortIndex.get(g)!;
+    lines.push(`${g.id} promotion score on ${at ? at.uname : 'none'}: ${formatScore(si)}`);
+    const managed = g.children.every((c) => c.managed);
+    let ok = at !== undefined && si >= 0 && promoted < info.promotedMax;
+    if (ok && managed && (priority.get(g)! < 0 || !nodeAvailable(at!))) ok = false;
+    if (ok && !managed && roleOf(g, false) !== 'Promoted') ok = false;
+    if (ok && !cl.allowed.has(at!.id)) ok = false;
+    if (ok && managed && (promotedOn.get(at!.id) ?? 0) >= info.promotedNodeMax) ok = false;
+    for (const c of g.children) {
+      if (ok) c.nextRole = 'Promoted';
+      else if (c.nextRole === 'Unknown' || c.nextRole === 'Started' || c.nextRole === 'Promoted') c.nextRole = c.allocatedTo ? 'Unpromoted' : 'Stopped';
+    }
+    if (!ok) continue;
+    promotedOn.set(at!.id, (promotedOn.get(at!.id) ?? 0) + 1);
+    promoted++;
+  }
+  cl.promotionScores = lines;
+}
+
+/** Role-limited location scores for a group instance: constraints on the clone or on the group. */
+function groupLocationScores(ws: WorkingSet, cl: GroupRsc, g: GroupRsc, node: NodeInfo): number[] {
+  const out: number[] = [];
+  for (const loc of ws.config.locations) {
+    if (loc.rsc !== cl.id && loc.rsc !== g.id) continue;
+    if (loc.node !== undefined) {
+      if (loc.role === 'Promoted' && loc.score !== undefined && (loc.node === node.uname || loc.node === node.id)) out.push(loc.score);
+      continue;
+    }
+    for (const rule of loc.rules) {
+      if ((rule.role ?? loc.role) !== 'Promoted' || !evalRule(rule, node.attrs, ws.now)) continue;
+      const s = ruleScore(rule, node.attrs);
+      if (s !== undefined) out.push(s);
+    }
+  }
+  return out;
+}
+
 export { INFINITY };

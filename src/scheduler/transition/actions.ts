@@ -54,7 +54,9 @@ function startResource(ws: WorkingSet, rsc: Rsc, node: NodeInfo | undefined, opt
 
 /** A group's own pseudo actions, made after its members' actions. */
 export function createGroupActions(ws: WorkingSet, g: GroupRsc): void {
-  for (const task of ['start', 'running', 'stop', 'stopped']) {
+  // An instance of a promotable clone also gets demote/demoted/promote/promoted points.
+  const promotable = g.cloneOf?.clone?.promotable === true;
+  for (const task of ['start', 'running', 'stop', 'stopped', ...(promotable ? ['demote', 'demoted', 'promote', 'promoted'] : [])]) {
     customAction(ws, undefined, task, undefined, true, { group: g, pseudo: true });
   }
 }

@@ -191,19 +191,57 @@ export function orderPromotable(ws: WorkingSet, cl: GroupRsc): void {
   order(ws, cDemoted, cPromote, {});
   order(ws, cRunning, cPromote, { runnableLeft: true });
   order(ws, cDemote, cDemoted, {});
+  for (const g of cl.instances ?? []) orderGroupInstanceRoles(ws, g, cPromote, cPromoted, cDemote, cDemoted);
   for (const c of cl.children) {
     const tasks = (t: string): Action[] => c.actions.filter((a) => a.task === t && a.intervalMs === 0);
     for (const d of tasks('demote')) for (const p of tasks('promote')) order(ws, d, p, {});
-    for (const p of tasks('promote')) {
-      order(ws, cPromote, p, { runnableLeft: true });
-      order(ws, p, cPromoted, {});
-    }
-    for (const d of tasks('demote')) {
-      order(ws, cDemote, d, {});
-      order(ws, d, cDemoted, {});
+    if (!cl.instances) {
+      for (const p of tasks('promote')) {
+        order(ws, cPromote, p, { runnableLeft: true });
+        order(ws, p, cPromoted, {});
+      }
+      for (const d of tasks('demote')) {
+        order(ws, cDemote, d, {});
+        order(ws, d, cDemoted, {});
+      }
     }
     // Within an instance: started before promoted, demoted before stopped.
     for (const s of tasks('start')) for (const p of tasks('promote')) order(ws, s, p, { runnableLeft: true });
     for (const d of tasks('demote')) for (const s of tasks('stop')) order(ws, d, s, { impliesFirst: c.role === 'Promoted' });
+  }
+}
+
+/**
+ * A group instance's promote/demote pseudo actions stand between the clone's and the members'
+ * (clone promote -> group promote -> members in order -> group promoted -> clone promoted;
+ * demotions the same way, members in reverse order).
+ */
+function orderGroupInstanceRoles(ws: WorkingSet, g: GroupRsc, cPromote: Action, cPromoted: Action, cDemote: Action, cDemoted: Action): void {
+  const ga = (task: string): Action | undefined => g.actions.find((a) => a.task === task);
+  const [gPromote, gPromoted, gDemote, gDemoted] = [ga('promote'), ga('promoted'), ga('demote'), ga('demoted')];
+  if (!gPromote || !gPromoted || !gDemote || !gDemoted) return;
+  order(ws, cPromote, gPromote, { runnableLeft: true, requiredThenFirst: true });
+  order(ws, gPromoted, cPromoted, { impliesThen: true });
+  order(ws, cDemote, gDemote, { requiredThenFirst: true });
+  order(ws, gDemoted, cDemoted, { impliesThen: true });
+  order(ws, gDemote, gDemoted, {});
+  order(ws, gPromote, gPromoted, { runnableLeft: true });
+  const stopped = ga('stop'), running = ga('running');
+  if (gDemoted && stopped) order(ws, gDemoted, stopped, {});
+  if (running) order(ws, running, gPromote, { runnableLeft: true });
+  let prev: Rsc | undefined;
+  for (const m of g.children) {
+    const tasks = (r: Rsc, t: string): Action[] => r.actions.filter((a) => a.task === t && a.intervalMs === 0);
+    for (const p of tasks(m, 'promote')) {
+      order(ws, gPromote, p, { runnableLeft: true, requiredThenFirst: true });
+      order(ws, p, gPromoted, { impliesThen: true });
+      if (prev) for (const pp of tasks(prev, 'promote')) order(ws, pp, p, { runnableLeft: true });
+    }
+    for (const d of tasks(m, 'demote')) {
+      order(ws, gDemote, d, { requiredThenFirst: true });
+      order(ws, d, gDemoted, { impliesThen: true });
+      if (prev) for (const pd of tasks(prev, 'demote')) order(ws, d, pd, {});
+    }
+    prev = m;
   }
 }
