@@ -7,7 +7,7 @@ import { createPromotableInstanceActions, orderPromotable } from './promotable.j
 import { customAction, opKey, order, type Action, type GroupRsc, type Ordering, type Rsc, type WorkingSet } from '../working-set.js';
 import { ColocationBlocker } from './colocation-block.js';
 import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, minimumFirstInstances, orderInstancesInSequence, orderIntoClone } from './clone-order.js';
-import { orderGroupInstances, probedGroupInstance } from './cloned-groups.js';
+import { groupOrdered, orderGroupInstances, probedGroupInstance } from './cloned-groups.js';
 import { cloneNotifyPseudoOps, instanceActivity, notifiedCompletion } from './notify.js';
 
 function rank(r: string): number {
@@ -232,6 +232,8 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
     const ga = (task: string): Action => g.actions.find((a) => a.task === task)!;
     const [gStart, gRunning, gStop, gStopped] = [ga('start'), ga('running'), ga('stop'), ga('stopped')];
     order(ws, gStopped, gStart, {});
+    // ordered=false (the group's own meta, or inherited from its clone): members start and stop together.
+    const ordered = groupOrdered(ws, g);
     let prev: Rsc | undefined;
     for (const c of g.children) {
       // Like Pacemaker, an ordering on a missing start creates it (without a node, so unrunnable).
@@ -239,12 +241,12 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
       for (const st of c.actions.filter((a) => a.task === 'start')) {
         order(ws, gStart, st, { runnableLeft: true, requiredThenFirst: true });
         order(ws, st, gRunning, { impliesThen: true, runnableLeft: true });
-        if (prev) for (const ps of prev.actions.filter((a) => a.task === 'start')) order(ws, ps, st, { impliesThen: true, runnableLeft: true });
+        if (prev && ordered) for (const ps of prev.actions.filter((a) => a.task === 'start')) order(ws, ps, st, { impliesThen: true, runnableLeft: true });
       }
       for (const sp of c.actions.filter((a) => a.task === 'stop')) {
         order(ws, gStop, sp, { requiredThenFirst: true });
         order(ws, sp, gStopped, { impliesThen: true, runnableLeft: true });
-        if (prev) for (const ps of prev.actions.filter((a) => a.task === 'stop')) order(ws, sp, ps, { impliesFirst: true });
+        if (prev && ordered) for (const ps of prev.actions.filter((a) => a.task === 'stop')) order(ws, sp, ps, { impliesFirst: true });
       }
       prev = c;
     }

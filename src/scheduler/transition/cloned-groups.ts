@@ -25,3 +25,15 @@ export function orderGroupInstances(ws: WorkingSet, cl: GroupRsc, cStart: Action
     if (gStopped) order(ws, gStopped, cStopped, { impliesThen: true });
   }
 }
+
+/** A group's "ordered" meta attribute (default true); a cloned group inherits its clone's. */
+export function groupOrdered(ws: WorkingSet, g: GroupRsc): boolean {
+  const base = g.cloneOf ? g.id.replace(/:\d+$/, '') : g.id;
+  let meta: Readonly<Record<string, string>> = {};
+  for (const r of ws.config.resources) {
+    if (r.kind === 'group' && r.id === base) meta = r.meta;
+    else if (r.kind === 'clone' && r.child.kind === 'group' && r.child.id === base) meta = { ...r.meta, ...r.child.meta };
+  }
+  const v = meta['ordered'];
+  return v === undefined || /^(true|yes|on|y|1)$/i.test(v);
+}

@@ -4,6 +4,7 @@
 import type { Role } from '../cib/model.js';
 import type { NodeInfo } from '../status/model.js';
 import { cloneNotifyPseudoOps } from './notify.js';
+import { groupOrdered } from './cloned-groups.js';
 import { customAction, opKey, order, type Action, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 
 function rank(r: Role): number {
@@ -229,18 +230,19 @@ function orderGroupInstanceRoles(ws: WorkingSet, g: GroupRsc, cPromote: Action, 
   const stopped = ga('stop'), running = ga('running');
   if (gDemoted && stopped) order(ws, gDemoted, stopped, {});
   if (running) order(ws, running, gPromote, { runnableLeft: true });
+  const ordered = groupOrdered(ws, g);
   let prev: Rsc | undefined;
   for (const m of g.children) {
     const tasks = (r: Rsc, t: string): Action[] => r.actions.filter((a) => a.task === t && a.intervalMs === 0);
     for (const p of tasks(m, 'promote')) {
       order(ws, gPromote, p, { runnableLeft: true, requiredThenFirst: true });
       order(ws, p, gPromoted, { impliesThen: true });
-      if (prev) for (const pp of tasks(prev, 'promote')) order(ws, pp, p, { runnableLeft: true });
+      if (prev && ordered) for (const pp of tasks(prev, 'promote')) order(ws, pp, p, { runnableLeft: true });
     }
     for (const d of tasks(m, 'demote')) {
       order(ws, gDemote, d, { requiredThenFirst: true });
       order(ws, d, gDemoted, { impliesThen: true });
-      if (prev) for (const pd of tasks(prev, 'demote')) order(ws, d, pd, {});
+      if (prev && ordered) for (const pd of tasks(prev, 'demote')) order(ws, d, pd, {});
     }
     prev = m;
   }
