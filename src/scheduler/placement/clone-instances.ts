@@ -26,11 +26,18 @@ function updateScore(g: GroupRsc, nodeId: string, score: number): void {
   }
 }
 
+/** A group instance beyond clone-max, made for history no configured instance could take. */
+export function isOrphan(g: GroupRsc): boolean {
+  return g.children.length > 0 && g.children.every((c) => c.orphan);
+}
+
 export function assignGroupInstances(ws: WorkingSet, cl: GroupRsc, assignGroup: (g: GroupRsc) => void): void {
   const instances = cl.instances ?? [];
   const line = (id: string, m: Map<string, number>): string[] => ws.nodes.filter((n) => m.has(n.id))
     .map((n) => `pcmk__clone_allocate: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
-  cl.assignScores = [...line(cl.id, cl.allowed), ...instances.flatMap((g) => [...line(g.id, g.allowed), ...g.children.flatMap((c) => line(c.id, c.allowed))])];
+  // Orphan instances (beyond clone-max) are never assigned, so never shown.
+  cl.assignScores = [...line(cl.id, cl.allowed), ...instances.filter((g) => !isOrphan(g))
+    .flatMap((g) => [...line(g.id, g.allowed), ...g.children.flatMap((c) => line(c.id, c.allowed))])];
   const rank = (g: GroupRsc): number => {
     if (!g.children.some((c) => c.runningOn.length > 0)) return 2;
     const cur = instanceNode(g);
@@ -42,7 +49,7 @@ export function assignGroupInstances(ws: WorkingSet, cl: GroupRsc, assignGroup: 
     for (const n of ws.nodes) {
       if (!g.allowed.has(n.id) && !g.children.some((c) => c.allowed.has(n.id))) continue;
       const held = instances.filter((o) => o !== g && instanceAllocation(o) === n).length;
-      if (!nodeAvailable(n) || held >= cl.clone!.nodeMax) updateScore(g, n.id, -INFINITY);
+      if (isOrphan(g) || !nodeAvailable(n) || held >= cl.clone!.nodeMax) updateScore(g, n.id, -INFINITY);
       else {
         // A node the clone itself may not use is not usable by its instances.
         const parent = cl.allowed.get(n.id);

@@ -65,7 +65,7 @@ function cloneInstanceFor(ws: WorkingSet, node: NodeInfo, rscId: string): Rsc | 
   const clone = ws.clones.find((c) => c.clone!.childId === base || c.clone!.members?.includes(base));
   if (!clone) return undefined;
   if (clone.clone!.unique) return clone.children.find((c) => c.id === rscId);
-  if (clone.instances) return groupInstanceMember(clone, node, base);
+  if (clone.instances) return groupInstanceMember(clone, node, base) ?? anonymousGroupOrphan(ws, clone, base);
   // Pacemaker's find_anonymous_clone: the instance already located (running or pending) on this
   // node, else the first one located nowhere (whatever the history says); a second history on a
   // node where an instance already runs belongs to a new orphan instance.
@@ -102,6 +102,34 @@ function anonymousOrphan(ws: WorkingSet, clone: GroupRsc): Rsc {
   // It follows its siblings, so the clone's actions still come after all of them.
   (ws.rscs as Rsc[]).splice(ws.rscs.indexOf(last) + 1, 0, rsc);
   return rsc;
+}
+
+/**
+ * A new group instance beyond clone-max for a cloned group's history no instance can take:
+ * every member is an orphan (stopped wherever it runs); returns the member the history is for.
+ */
+function anonymousGroupOrphan(ws: WorkingSet, clone: GroupRsc, base: string): Rsc | undefined {
+  const instances = clone.instances!;
+  const first = instances[0];
+  if (!first) return undefined;
+  const n = instances.length;
+  const cloneDef = ws.config.resources.find((r) => r.id === clone.id);
+  const groupDef = cloneDef?.kind === 'clone' && cloneDef.child.kind === 'group' ? cloneDef.child : undefined;
+  const inst: GroupRsc = { id: `${clone.clone!.childId}:${n}`, priority: first.priority, index: first.index, children: [], actions: [], allowed: new Map(), cloneOf: clone };
+  const last = clone.children[clone.children.length - 1]!;
+  let at = ws.rscs.indexOf(last) + 1;
+  for (const m of first.children) {
+    const def = { ...m.def, id: `${m.id.replace(/:\d+$/, '')}:${n}` };
+    const rsc = makeRsc(ws.config, def, m.index, true, { ...(cloneDef?.meta ?? {}), ...(groupDef?.meta ?? {}) }, true, clone.clone!.promotable);
+    rsc.cloneOf = clone;
+    rsc.group = inst;
+    inst.children.push(rsc);
+    clone.children.push(rsc);
+    (ws.rscs as Rsc[]).splice(at++, 0, rsc);
+  }
+  instances.push(inst);
+  (ws.groups as GroupRsc[]).push(inst);
+  return inst.children.find((c) => c.id.replace(/:\d+$/, '') === base);
 }
 
 function makeRsc(config: CibConfig, def: PrimitiveDef, index: number, orphan: boolean, groupMeta?: Readonly<Record<string, string>>, inClone = false,
