@@ -5,7 +5,7 @@ import type { NodeInfo } from '../status/model.js';
 import { failCount } from '../status/unpack.js';
 import { effectiveNoQuorumPolicy, type GroupRsc, type Rsc, type WorkingSet } from '../working-set.js';
 import type { Colocation } from './colocation.js';
-import { assignGroupInstances, distributeInstances } from './clone-instances.js';
+import { assignGroupInstances, distributeInstances, isOrphan } from './clone-instances.js';
 import { evalRule, ruleScore } from './rules.js';
 import { healthLocations } from './health.js';
 import { addPromotionScores, applyCloneColocScore, setGroupInstanceRoles, setInstanceRoles } from './promotable.js';
@@ -166,7 +166,7 @@ export class Assigner {
       // A group is assigned member by member, starting with the first.
       const line = (id: string, m: Map<string, number>): string[] => ws.nodes.filter((n) => m.has(n.id))
         .map((n) => `pcmk__group_assign: ${id} allocation score on ${n.uname}: ${formatScore(m.get(n.id)!)}`);
-      g.assignScores = [...line(g.id, g.allowed), ...g.children.flatMap((c) => line(c.id, c.allowed))];
+      g.assignScores = isOrphan(g) ? [] : [...line(g.id, g.allowed), ...g.children.flatMap((c) => line(c.id, c.allowed))];
       for (const c of g.children) this.assign(c);
     }
     if (cl && !cl.assignScores) {
