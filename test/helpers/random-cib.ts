@@ -100,11 +100,16 @@ export function cibFromSpec(spec: CibSpec, now: number): string {
     if (t.coloc && i > 0) cons += `<rsc_colocation id="col-${i}" rsc="${id}" with-rsc="${topId(spec.tops[t.coloc.with % i]!, t.coloc.with % i)}" score="${t.coloc.score}"/>`;
     if (t.after !== undefined && i > 0) cons += `<rsc_order id="ord-${i}" first="${topId(spec.tops[t.after % i]!, t.after % i)}" then="${id}"/>`;
   });
+  // A primitive or group runs on one node at most, as in a healthy cluster (multiply-active
+  // resources are covered by Pacemaker's own cases); clone instances run wherever drawn.
+  const runs = (k: History): boolean => k === 1 || k === 3;
+  const home = spec.tops.map((t) => spec.nodes.findIndex((n, ni) => n.up && runs(t.hist[ni % t.hist.length]!)));
   const states = spec.nodes.map((n, ni) => {
     const fails: string[] = [];
     let call = 10;
     const hist = spec.tops.flatMap((t, ti) => primitiveIds(t, ti).map((rid) => {
-      const kind = t.hist[ni % t.hist.length]!;
+      let kind = t.hist[ni % t.hist.length]!;
+      if (runs(kind) && (t.kind === 'primitive' || t.kind === 'group') && home[ti] !== ni) kind = 2;
       const type = t.kind === 'promotable' ? 'Stateful' : 'Dummy';
       const monInterval = t.kind === 'promotable' ? 11000 : 10000;
       let ops = '';

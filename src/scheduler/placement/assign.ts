@@ -195,9 +195,8 @@ export class Assigner {
     const wt = this.withThis.get(rsc) ?? [];
     const mandatory = (c: Colocation): boolean => c.score <= -INFINITY || c.score >= INFINITY;
     for (const c of tw) if (mandatory(c)) this.applyThisWith(c, rsc);
-    for (const c of wt) if (mandatory(c)) this.addDependentScores(c, rsc);
     for (const c of tw) if (!mandatory(c)) this.applyThisWith(c, rsc);
-    for (const c of wt) if (!mandatory(c)) this.addDependentScores(c, rsc);
+    for (const c of wt) this.addDependentScores(c, rsc);
 
     if (rsc.nextRole === 'Stopped') {
       addLocation(ws, rsc, undefined, -INFINITY, 'target-role is Stopped');
