@@ -101,6 +101,8 @@ export interface Ordering {
   memberOrders?: Ordering[];
   /** Graph edge only, no flags: an interleaved clone-level order (its instances are paired instead). */
   readonly graphOnly?: boolean;
+  /** Pacemaker's anti-colocation ordering: in the graph only when "first" is required and both are on one node (or either has none). */
+  readonly antiColocation?: boolean;
   /** The inverse of an order constraint: keeps impliesFirst for blocked stops, but a required "then" does not make "first" required. */
   readonly impliesFirstInert?: boolean;
 }
@@ -277,7 +279,7 @@ export function order(ws: WorkingSet, first: Action, then: Action, flags: Partia
     first, then, impliesThen: flags.impliesThen ?? false, impliesFirst: flags.impliesFirst ?? false,
     runnableLeft: flags.runnableLeft ?? false, restart: flags.restart ?? false, asymmetric: flags.asymmetric ?? false, requiredThenFirst: flags.requiredThenFirst ?? false,
     ...(flags.impliesThenPrinted ? { impliesThenPrinted: true } : {}), ...(flags.oneOrMore ? { oneOrMore: true } : {}),
-    ...(flags.instanceOnly ? { instanceOnly: true } : {}), ...(flags.memberOnly ? { memberOnly: true } : {}), ...(flags.graphOnly ? { graphOnly: true } : {}),
+    ...(flags.instanceOnly ? { instanceOnly: true } : {}), ...(flags.memberOnly ? { memberOnly: true } : {}), ...(flags.graphOnly ? { graphOnly: true } : {}), ...(flags.antiColocation ? { antiColocation: true } : {}),
     ...(flags.impliesFirstInert ? { impliesFirstInert: true } : {}),
   });
 }

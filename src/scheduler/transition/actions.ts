@@ -297,6 +297,7 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
   const byId = new Map<string, Rsc | GroupRsc>(ws.rscs.map((r) => [r.id, r]));
   for (const g of ws.groups) byId.set(g.id, g);
   for (const c of ws.clones) byId.set(c.id, c);
+  orderAntiColocations(ws, byId);
   const inverse = (t: string): string => (t === 'start' ? 'stop' : t === 'stop' ? 'start' : t === 'promote' ? 'demote' : t === 'demote' ? 'promote' : t);
   const pairs: { first: string; then: string; fa: string; ta: string; kind: string; sym: boolean; id?: string; requireAll?: boolean }[] = [];
   for (const o of ws.config.orders) {
@@ -376,6 +377,32 @@ function metaOf(ws: WorkingSet, id: string, name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Pacemaker's anti_colocation_order for each -INFINITY colocation, both ways: the actions
+ * that make one resource leave its role come before those that make the other take its role.
+ */
+function orderAntiColocations(ws: WorkingSet, byId: Map<string, Rsc | GroupRsc>): void {
+  const leave = (role: string | undefined): string[] => role === 'Promoted' ? ['demote'] : role === 'Unpromoted' ? ['stop', 'promote'] : ['stop'];
+  const take = (role: string | undefined): string[] => role === 'Promoted' ? ['promote'] : role === 'Unpromoted' ? ['start', 'demote'] : ['start'];
+  const done: Record<string, string> = { start: 'running', stop: 'stopped', promote: 'promoted', demote: 'demoted' };
+  const firstsOf = (r: Rsc | GroupRsc, task: string): Action[] => isGroup(r)
+    ? r.actions.filter((a) => a.task === (done[task] ?? task)).map((a) => notifiedCompletion(r, a))
+    : r.actions.filter((a) => a.task === task && a.intervalMs === 0);
+  const thensOf = (r: Rsc | GroupRsc, task: string): Action[] => r.actions.filter((a) => a.task === task && a.intervalMs === 0);
+  const pair = (f: Rsc | GroupRsc, fRole: string | undefined, t: Rsc | GroupRsc, tRole: string | undefined): void => {
+    for (const ft of leave(fRole)) for (const tt of take(tRole)) {
+      for (const a of firstsOf(f, ft)) for (const b of thensOf(t, tt)) order(ws, a, b, { graphOnly: true, antiColocation: true });
+    }
+  };
+  for (const c of ws.config.colocations) {
+    if (c.score > -1_000_000 || c.rsc === undefined || c.withRsc === undefined) continue;
+    const dep = byId.get(c.rsc), pri = byId.get(c.withRsc);
+    if (!dep || !pri || dep === pri) continue;
+    pair(dep, c.rscRole, pri, c.withRscRole);
+    pair(pri, c.withRscRole, dep, c.rscRole);
+  }
 }
 
 function isGroup(r: Rsc | GroupRsc): r is GroupRsc {

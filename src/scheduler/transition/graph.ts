@@ -31,6 +31,7 @@ export function buildGraph(ws: WorkingSet): Synapse[] {
     if (o.instanceOnly || o.memberOnly) continue;
     const s = index.get(o.then);
     if (!s || !index.has(o.first) || o.first === o.then) continue;
+    if (o.antiColocation && (o.first.optional || (o.first.node && o.then.node && o.first.node !== o.then.node))) continue;
     if (!s.inputs.includes(o.first)) s.inputs.push(o.first);
   }
   return synapses;
