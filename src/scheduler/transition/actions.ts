@@ -231,10 +231,13 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
   for (const g of ws.groups) {
     const ga = (task: string): Action => g.actions.find((a) => a.task === task)!;
     const [gStart, gRunning, gStop, gStopped] = [ga('start'), ga('running'), ga('stop'), ga('stopped')];
+    order(ws, gStop, gStopped, { runnableLeft: true });
     order(ws, gStopped, gStart, {});
+    order(ws, gStart, gRunning, { runnableLeft: true });
     // ordered=false (the group's own meta, or inherited from its clone): members start and stop together.
     const ordered = groupOrdered(ws, g);
     let prev: Rsc | undefined;
+    let lastActive: Rsc | undefined;
     for (const c of g.children) {
       // Like Pacemaker, an ordering on a missing start creates it (without a node, so unrunnable).
       if (!c.actions.some((a) => a.task === 'start')) customAction(ws, c, 'start', undefined, true);
@@ -247,6 +250,21 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
         order(ws, gStop, sp, { requiredThenFirst: true });
         order(ws, sp, gStopped, { impliesThen: true, runnableLeft: true });
         if (prev && ordered) for (const ps of prev.actions.filter((a) => a.task === 'stop')) order(ws, sp, ps, { impliesFirst: true });
+      }
+      // The member's stop comes before the group is stopped and before the previous member stops,
+      // so its probes do too, whether or not it stops (the orderings name the stop by key).
+      for (const p of c.actions.filter((a) => a.task === 'monitor' && a.intervalMs === 0 && a.node)) {
+        order(ws, p, gStopped, {});
+        if (prev && ordered) for (const ps of prev.actions.filter((a) => a.task === 'stop')) order(ws, p, ps, {});
+      }
+      if (c.runningOn.length > 0) {
+        // A partially active group still stops in sequence, across its inactive members.
+        if (ordered && prev && prev.runningOn.length === 0 && lastActive) {
+          for (const sp of c.actions.filter((a) => a.task === 'stop')) {
+            for (const ls of lastActive.actions.filter((a) => a.task === 'stop')) order(ws, sp, ls, {});
+          }
+        }
+        lastActive = c;
       }
       prev = c;
     }
@@ -361,6 +379,23 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
     if (p.sym) link(ws, t, inverse(p.ta), f, inverse(p.fa), mandatory || restartThen ? { impliesFirst: true, impliesFirstInert: true } : {});
     if (p.sym) orderProbesBeforeStops(ws, t, inverse(p.ta), f, inverse(p.fa), false);
     else orderProbesBeforeStops(ws, f, p.fa, t, p.ta, mandatory);
+  }
+  orderProbesBeforeStopOrders(ws);
+}
+
+/**
+ * Whatever is ordered after a resource's stop also waits for that resource's probes
+ * (Pacemaker's add_probe_orderings_for_stops): it must be known where it is active.
+ */
+function orderProbesBeforeStopOrders(ws: WorkingSet): void {
+  for (const o of [...ws.orderings]) {
+    const { first, then } = o;
+    if (o.memberOnly || o.instanceOnly || o.graphOnly || first.task !== 'stop' || !first.rsc || then.rsc === first.rsc) continue;
+    for (const p of first.rsc.actions) {
+      if (p.task !== 'monitor' || p.intervalMs !== 0 || !p.node) continue;
+      if (then.task === 'do_shutdown' && then.node !== p.node) continue;
+      order(ws, p, then, {});
+    }
   }
 }
 
