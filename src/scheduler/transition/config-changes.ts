@@ -52,6 +52,17 @@ function agentChanged(rsc: Rsc, recorded: string | undefined): boolean {
 interface HistoryEntry { readonly name: string; readonly ops: OpRecord[]; readonly agent?: string }
 
 export function handleConfigChanges(ws: WorkingSet): void {
+  // Resources by the names their history may be recorded under (a clone instance also by its clone name).
+  const byName = new Map<string, Rsc[]>();
+  const known = (name: string, rsc: Rsc): void => {
+    const list = byName.get(name);
+    if (!list) byName.set(name, [rsc]);
+    else if (!list.includes(rsc)) list.push(rsc);
+  };
+  for (const rsc of ws.rscs) {
+    known(rsc.id, rsc);
+    if (rsc.cloneName !== undefined) known(rsc.cloneName, rsc);
+  }
   for (const node of ws.nodes) {
     if (!canRunActions(node)) continue;
     const entries: HistoryEntry[] = [];
@@ -61,8 +72,7 @@ export function handleConfigChanges(ws: WorkingSet): void {
     }
     for (const entry of entries) {
       // As Pacemaker does, a history entry is checked against every resource known by its name.
-      for (const rsc of ws.rscs) {
-        if (rsc.id !== entry.name && rsc.cloneName !== entry.name) continue;
+      for (const rsc of byName.get(entry.name) ?? []) {
         if (rsc.orphan) continue;
         checkHistory(ws, rsc, node, entry);
       }
