@@ -6,7 +6,7 @@ import type { NodeInfo } from '../status/model.js';
 import { createPromotableInstanceActions, orderPromotable } from './promotable.js';
 import { customAction, opKey, order, type Action, type GroupRsc, type Ordering, type Rsc, type WorkingSet } from '../working-set.js';
 import { ColocationBlocker } from './colocation-block.js';
-import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, minimumFirstInstances, orderInstancesInSequence, orderIntoClone } from './clone-order.js';
+import { applyCloneSummaries, cloneMinPseudo, initCloneRunning, instanceTask, minimumFirstInstances, orderInstancesInSequence, orderIntoClone } from './clone-order.js';
 import { groupOrdered, orderGroupInstances, probedGroupInstance } from './cloned-groups.js';
 import { cloneNotifyPseudoOps, instanceActivity, notifiedCompletion } from './notify.js';
 
@@ -560,6 +560,26 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
   }
 }
 
+/**
+ * A clone's action ordered before something outside clones counts as required only where that
+ * runs: some instance's action on that node is required (Pacemaker's node-specific clone flags).
+ */
+function requiredWhereThenRuns(first: Action, then: Action): boolean {
+  const cl = first.group?.clone ? first.group : undefined;
+  if (!cl || first.rsc || then.rsc?.cloneOf || then.group?.clone || then.group?.cloneOf) return true;
+  // Only groups (their own actions by the group's node, members by theirs) are judged here; for a
+  // lone primitive the instances' flags settle in another order than Pacemaker's, where the
+  // global flag gives its reasons.
+  const group = then.group ?? then.rsc?.group;
+  if (!group || group.clone || group.cloneOf) return true;
+  const node = then.rsc ? then.node : group.children[0]?.allocatedTo;
+  if (!node) return true;
+  // A notification stands for the instances' actions of the task it notifies about.
+  const notified = first.task === 'notify' || first.task === 'notified' ? /_([a-z]+)_0$/.exec(first.key)?.[1] : undefined;
+  const task = instanceTask(notified ?? first.task);
+  return cl.children.some((c) => c.actions.some((a) => a.task === task && a.intervalMs === 0 && !a.optional && a.node === node));
+}
+
 /** Applies one ordering's flag rules; returns 1 when "then" changed, 2 when "first" did (or both). */
 function applyOrdering(o: Ordering): number {
     const { first, then } = o;
@@ -568,7 +588,7 @@ function applyOrdering(o: Ordering): number {
     // A clone-level order reaches an instance's action only while that can run.
     if (o.instanceOnly && !then.runnable) return 0;
     if (o.impliesThenPrinted && first.runnable && !first.optional) then.printAlways = true;
-    if (o.impliesThen && !first.optional && then.optional) {
+    if (o.impliesThen && !first.optional && then.optional && requiredWhereThenRuns(first, then)) {
       then.optional = false;
       if (first.rsc && then.rsc !== first.rsc) then.reason ??= `required ${first.rsc.id} ${first.task}`;
       else if (first.group && !first.rsc) then.reason ??= `required ${first.group.id} ${first.task}`;
