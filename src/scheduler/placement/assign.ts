@@ -179,7 +179,10 @@ export class Assigner {
       if (cl.instances) {
         // Cloned groups were assigned above, instance by instance.
       } else {
-        distributeInstances(ws, cl, { assign: (c, prefer) => this.assign(c, prefer), unassign: (c) => this.unassign(c) }, cl.assignScores);
+        distributeInstances(ws, cl, {
+          assign: (c, prefer) => this.assign(c, prefer), unassign: (c) => this.unassign(c),
+          colocationScore: (c) => this.instanceColocationScore(cl, c),
+        }, cl.assignScores);
       }
       if (cl.clone!.promotable) {
         setInstanceRoles(ws, cl, {
@@ -214,6 +217,30 @@ export class Assigner {
     }
     rsc.assigning = false;
     return rsc.allocatedTo;
+  }
+
+  /**
+   * Pacemaker's cmp_instance_by_colocation score: an instance's current node, with the scores of
+   * the clone's primaries and (non-negative) dependents on that node added by colocation factor.
+   */
+  instanceColocationScore(cl: GroupRsc, r: Rsc): number {
+    const node = r.runningOn[0];
+    if (!node) return 0;
+    let work = new Map<string, number>([[node.id, node.baseScore]]);
+    const seen = new Set<string>();
+    for (const c of this.thisWith.get(r) ?? []) {
+      if (c.primaryClone || seen.has(c.id)) continue;
+      seen.add(c.id);
+      work = this.mergeScores(c.primary, work, c.nodeAttribute, Math.fround(c.score / INFINITY), false) ?? work;
+    }
+    for (const c of this.withThis.get(cl.children[0]!) ?? []) {
+      if (c.primaryClone !== cl || seen.has(c.id) || c.dependent.cloneOf === cl || !c.influence) continue;
+      seen.add(c.id);
+      const dep = c.dependent.cloneOf;
+      // Only where the node stays non-negative (a dependent banned there leaves it barely usable).
+      work = this.mergeScores(dep ? dep.children[0]! : c.dependent, work, c.nodeAttribute, Math.fround(c.score / INFINITY), false, true, dep?.allowed) ?? work;
+    }
+    return work.get(node.id) ?? 0;
   }
 
   private applyThisWith(c: Colocation, rsc: Rsc): void {

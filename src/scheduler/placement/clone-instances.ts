@@ -65,7 +65,7 @@ export function assignGroupInstances(ws: WorkingSet, cl: GroupRsc, assignGroup: 
  * last resort, promoted): less multiply active, not active on a disallowed node, higher priority,
  * active, on a node that can run resources and that the clone may use, not failed, lower number.
  */
-export function compareInstances(cl: GroupRsc, a: Rsc, b: Rsc, priority: (r: Rsc) => number): number {
+export function compareInstances(cl: GroupRsc, a: Rsc, b: Rsc, priority: (r: Rsc) => number, colocationScore?: (r: Rsc) => number): number {
   const na = a.runningOn.length, nb = b.runningOn.length;
   if (na > 0 && nb > 0 && na !== nb) return na - nb;
   const allowedHere = (r: Rsc): NodeInfo | undefined => {
@@ -86,6 +86,11 @@ export function compareInstances(cl: GroupRsc, a: Rsc, b: Rsc, priority: (r: Rsc
   if (!parentA && !parentB) return 0;
   if (parentA !== parentB) return parentA ? -1 : 1;
   if (a.failed !== b.failed) return a.failed ? 1 : -1;
+  if (colocationScore) {
+    // The clone's colocations scored on each instance's current node.
+    const sa = colocationScore(a), sb = colocationScore(b);
+    if (sa !== sb) return sb - sa;
+  }
   return instanceNumber(a) - instanceNumber(b);
 }
 
@@ -104,6 +109,8 @@ export interface InstanceAssigner {
   assign(rsc: Rsc, prefer?: NodeInfo): NodeInfo | undefined;
   /** Takes an assignment back (the instance is provisional again). */
   unassign(rsc: Rsc): void;
+  /** An active instance's current node scored with its clone's colocations (cmp_instance_by_colocation). */
+  colocationScore?(rsc: Rsc): number;
 }
 
 /**
@@ -114,7 +121,7 @@ export interface InstanceAssigner {
  */
 export function distributeInstances(ws: WorkingSet, cl: GroupRsc, how: InstanceAssigner, printed: string[]): void {
   const info = cl.clone!;
-  const children = [...cl.children].sort((a, b) => compareInstances(cl, a, b, instancePriority));
+  const children = [...cl.children].sort((a, b) => compareInstances(cl, a, b, instancePriority, how.colocationScore?.bind(how)));
   // Pacemaker keeps the clone's children in this order from now on.
   cl.instanceOrder = children;
   const available = ws.nodes.filter((n) => cl.allowed.has(n.id) && nodeAvailable(n)).length;
