@@ -1,14 +1,13 @@
 // Differential run against Debian's crm_simulate 2.1.5: random CIBs (test/helpers/random-cib.ts)
 // per feature mix, our `-S` output against crm_simulate's, agreement printed per mix.
 // Usage: node dist/bench/scheduler-differential.js [--runs N] [--seed S] [--mixes a,b+c,...] [--keep DIR]
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { simulate } from '../src/scheduler/simulate.js';
 import { cibFromSpec, cibSpecArb, type Feature } from '../test/helpers/random-cib.js';
-import { CRM_SIMULATE, normalizeSimulateText, SIMULATE_NOW } from '../test/helpers/crm-simulate.js';
+import { normalizeSimulateText, runCrmSimulate, SIMULATE_NOW } from '../test/helpers/crm-simulate.js';
 
 const DEFAULT_MIXES = ['primitives', 'failures', 'groups', 'groups+failures', 'clones', 'clones+groups+failures', 'promotable'];
 
@@ -36,9 +35,7 @@ function main(argv: string[]): number {
         writeFileSync(file, xml);
         let ref: string;
         try {
-          ref = execFileSync(CRM_SIMULATE, ['-x', file, '-S'], {
-            env: { ...process.env, LC_ALL: 'C', CIB_shadow_dir: dir }, encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'],
-          });
+          ref = runCrmSimulate(file, dir);
         } catch (e) {
           if (failedToRun++ < 3) console.error(`${mix} #${n}: crm_simulate failed: ${(e as Error).message.split('\n')[0]}`);
           return;
