@@ -40,6 +40,8 @@ function applyLocations(ws: WorkingSet): void {
     }
     const clone = loc.rsc !== undefined ? ws.clones.find((c) => c.id === loc.rsc) : undefined;
     if (clone) applyOne(ws, loc, clone.allowed, undefined, 'Unknown', false);
+    // A cloned group's instances are resources of their own that the location reaches too.
+    for (const g of clone?.instances ?? []) applyOne(ws, loc, g.allowed, undefined, 'Unknown', false);
     const group = loc.rsc !== undefined ? ws.groups.find((g) => g.id === loc.rsc) : undefined;
     if (group) {
       // The group itself, its first member fully, later members only the bans.
@@ -49,9 +51,12 @@ function applyLocations(ws: WorkingSet): void {
     }
     for (const rsc of targets) {
       if (loc.role !== undefined && loc.role !== 'Started' && loc.role !== rsc.nextRole) continue;
+      // A cloned group's later members get the location with scores reset to 0: the first
+      // member's scores already carry it (pcmk__group_apply_location).
+      const reset = rsc.group?.cloneOf !== undefined && rsc.group.cloneOf.id === loc.rsc && rsc.group.children[0] !== rsc;
       if (loc.node !== undefined) {
         const n = byUname.get(loc.node) ?? ws.nodes.find((x) => x.id === loc.node);
-        if (n && loc.score !== undefined) addLocationScore(rsc, n, loc.score, `location constraint ${loc.id}`);
+        if (n && loc.score !== undefined) addLocationScore(rsc, n, reset ? 0 : loc.score, `location constraint ${loc.id}`);
         continue;
       }
       for (const rule of loc.rules) {
@@ -60,7 +65,7 @@ function applyLocations(ws: WorkingSet): void {
           if (!evalRule(rule, n.attrs, ws.now)) continue;
           const s = ruleScore(rule, n.attrs);
           if (s === undefined) continue;
-          addLocationScore(rsc, n, s, `rule ${rule.id} of location constraint ${loc.id}`);
+          addLocationScore(rsc, n, reset ? 0 : s, `rule ${rule.id} of location constraint ${loc.id}`);
         }
       }
     }
