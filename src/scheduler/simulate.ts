@@ -151,7 +151,11 @@ export function formatExecuted(a: Action): string {
   if (a.task === 'stonith') return `  * Fencing ${a.fenceTarget?.uname ?? a.node?.uname} (${a.fenceAction})`;
   if (a.task === 'clear_failcount') return `  * Cluster action:  clear_failcount for ${a.rsc!.id} on ${a.node!.uname}`;
   if (a.task === 'do_shutdown') return `  * Cluster action:  do_shutdown on ${a.node!.uname}`;
-  if (a.pseudo) return `  * Pseudo action:   ${a.key}`;
+  if (a.pseudo) {
+    // The graph keys a renamed instance's action by the name its history was recorded under.
+    const named = a.rsc?.cloneName && a.key.startsWith(`${a.rsc.id}_`) ? `${a.rsc.cloneName}${a.key.slice(a.rsc.id.length)}` : a.key;
+    return `  * Pseudo action:   ${named}`;
+  }
   if (!a.rsc) return `  * Pseudo action:   ${a.key}`;
   const name = executorName(a.rsc);
   return `  * Resource action: ${name.padEnd(15)} ${a.label} on ${a.node!.uname}`;
