@@ -268,7 +268,9 @@ function applyColocToClone(ws: WorkingSet, col: Colocation, nodeScore: Map<strin
   if (col.primaryRole !== 'Promoted' || !col.influence) return;
   const dep = col.dependent;
   const factor = Math.fround(col.score / INFINITY);
-  for (const [id, w] of nodeScore) {
+  const work = new Map(nodeScore);
+  const unusable = new Set<string>();
+  for (const [id, w] of work) {
     const n = ws.nodes.find((x) => x.id === id)!;
     const attr = col.nodeAttribute;
     let best = -INFINITY;
@@ -276,13 +278,20 @@ function applyColocToClone(ws: WorkingSet, col: Colocation, nodeScore: Map<strin
       const dn = ws.nodes.find((x) => x.id === did)!;
       if (dn.attrs.get(attr) === n.attrs.get(attr) && nodeAvailable(dn) && dw > best) best = dw;
     }
-    // Only the dependent's non-negative preferences count, for nodes where it can be active.
-    if (best < 0) continue;
+    if (factor < 0 && best < 0) continue;
     const wf = Math.fround(factor * best);
     let weight = Math.trunc(wf < 0 ? wf - 0.5 : wf + 0.5);
     if (weight === 0 && best !== 0) weight = factor > 0 ? 1 : factor < 0 ? -1 : 0;
-    nodeScore.set(id, addScores(w, weight));
+    const next = addScores(w, weight);
+    // Only non-negative results count: a positive node the dependent avoids becomes barely usable.
+    if (next < 0 && w > 0) unusable.add(id);
+    else if (next < 0 && w === 0) continue;
+    else work.set(id, next);
   }
+  // If that leaves no usable node, the dependent's preferences are rolled back.
+  const usable = [...work].some(([id, w]) => !unusable.has(id) && w >= 0 && nodeAvailable(ws.nodes.find((x) => x.id === id)!));
+  if (!usable) return;
+  for (const [id, w] of work) nodeScore.set(id, unusable.has(id) ? 1 : w);
 }
 
 /** A colocation of the clone's promoted role with a primary: the primary's node scores count for promotion. */
