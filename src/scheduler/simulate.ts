@@ -149,7 +149,8 @@ export function simulate(xml: string, opts: SimulateOptions, source = 'CIB'): Si
 
 export function formatExecuted(a: Action): string {
   if (a.task === 'stonith') return `  * Fencing ${a.fenceTarget?.uname ?? a.node?.uname} (${a.fenceAction})`;
-  if (a.task === 'clear_failcount') return `  * Cluster action:  clear_failcount for ${a.rsc!.id} on ${a.node!.uname}`;
+  // A cluster action names the resource as configured (an anonymous clone instance by its base id).
+  if (a.task === 'clear_failcount') return `  * Cluster action:  clear_failcount for ${configuredName(a.rsc!)} on ${a.node!.uname}`;
   if (a.task === 'do_shutdown') return `  * Cluster action:  do_shutdown on ${a.node!.uname}`;
   if (a.pseudo) {
     // The graph keys a renamed instance's action by the name its history was recorded under.
@@ -173,4 +174,10 @@ export function executorName(rsc: Rsc): string {
   const base = rsc.id.replace(/:\d+$/, '');
   const known = !rsc.orphan && rsc.cloneOf!.children.some((c) => c.id === base || c.cloneName === base);
   return known ? base : rsc.cloneName ?? rsc.id;
+}
+
+/** A cluster action names the resource as configured: an anonymous clone instance by its primitive's id. */
+function configuredName(rsc: Rsc): string {
+  const cl = rsc.cloneOf?.clone;
+  return cl && !cl.unique && !rsc.orphan ? rsc.id.replace(/:\d+$/, '') : rsc.id;
 }

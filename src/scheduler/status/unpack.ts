@@ -256,9 +256,13 @@ export function failCount(ws: WorkingSet, rsc: Rsc, node: NodeInfo, effective: b
   // Pacemaker reads "fail-count-RSC" in CIBs older than feature set 3.0.13 (or without one), and
   // only "fail-count-RSC#OP_INTERVAL" in newer ones.
   const legacy = olderFeatureSet(ws.config.featureSet, '3.0.13', true);
+  // An anonymous clone instance counts the failures recorded under any instance number.
+  const anonymous = rsc.cloneOf !== undefined && !rsc.cloneOf.clone!.unique && !rsc.orphan;
+  const base = anonymous ? rsc.id.replace(/:\d+$/, '') : rsc.id;
   for (const [name, value] of node.attrs) {
     const m = /^(fail-count|last-failure)-(.+?)(#.+_\d+)?$/.exec(name);
-    if (!m || m[2] !== rsc.id || (m[3] === undefined) !== legacy) continue;
+    if (!m || (m[3] === undefined) !== legacy) continue;
+    if (m[2] !== rsc.id && !(anonymous && m[2].replace(/:\d+$/, '') === base)) continue;
     const v = parseScore(value) ?? 0;
     if (m[1] === 'fail-count') count = Math.min(INFINITY, count + v);
     else last = Math.max(last, v);
