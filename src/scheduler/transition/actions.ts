@@ -126,7 +126,7 @@ export function createResourceActions(ws: WorkingSet, rsc: Rsc): void {
 function createStoppedRecurring(ws: WorkingSet, rsc: Rsc): void {
   const target = rsc.nextRole === 'Stopped' ? undefined : rsc.allocatedTo;
   for (const op of rsc.ops) {
-    if (op.intervalMs <= 0 || !op.enabled || op.role !== 'Stopped') continue;
+    if (op.intervalMs <= 0 || !op.enabled || op.role !== 'Stopped' || isDuplicateOp(rsc, op)) continue;
     const key = opKey(rsc.id, op.name, op.intervalMs);
     for (const node of ws.nodes) {
       if (node === target) {
@@ -159,6 +159,11 @@ function createStoppedRecurring(ws: WorkingSet, rsc: Rsc): void {
   }
 }
 
+/** Two definitions with one name and interval are both ignored (a configuration error in Pacemaker). */
+function isDuplicateOp(rsc: Rsc, op: Rsc['ops'][number]): boolean {
+  return rsc.ops.some((o) => o !== op && o.name === op.name && o.intervalMs === op.intervalMs);
+}
+
 function createRecurring(ws: WorkingSet, rsc: Rsc): void {
   if (rsc.blocked) return;
   const node = rsc.allocatedTo;
@@ -169,7 +174,7 @@ function createRecurring(ws: WorkingSet, rsc: Rsc): void {
     if (!rsc.managed) start.runnable = false;
   }
   for (const op of rsc.ops) {
-    if (op.intervalMs <= 0 || !op.enabled) continue;
+    if (op.intervalMs <= 0 || !op.enabled || isDuplicateOp(rsc, op)) continue;
     if (op.name !== 'monitor' && op.name !== 'status') continue;
     if (op.role === 'Stopped') continue;
     if (rsc.nextRole === 'Stopped' || (!node && rsc.managed)) continue;
@@ -222,8 +227,11 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
       // An orphan's fail counts are cleared before it stops.
       for (const c of rsc.actions.filter((a) => a.task === 'clear_failcount')) for (const s of stops) order(ws, c, s, {});
     }
+    // A stopped-role monitor cancelled where the resource is to run is not waiting for a stop.
+    const stoppedRoleCancel = (c: Action): boolean => c.task === 'cancel' &&
+      rsc.ops.some((o) => o.role === 'Stopped' && c.key === `cancel-${opKey(rsc.id, o.name, o.intervalMs)}`);
     for (const c of rsc.actions.filter((a) => a.task === 'cancel' || a.task === 'delete')) {
-      for (const s of stops) order(ws, s, c, {});
+      if (!stoppedRoleCancel(c)) for (const s of stops) order(ws, s, c, {});
       // stop, then clean-up, then start
       if (c.task === 'delete') for (const t of starts) order(ws, c, t, {});
     }
