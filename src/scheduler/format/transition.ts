@@ -57,7 +57,8 @@ export function summarizeResource(rsc: Rsc): string[] {
     } else if (moving && current) {
       out.push(item(rsc.failed ? 'Recover' : 'Move', rsc, current, next, stop ?? start));
     } else if (rsc.failed) {
-      out.push(item('Recover', rsc, current, undefined, stop ?? start));
+      // Recovered in place while stopped elsewhere (multiple-active=stop_unexpected): the stop's reason.
+      out.push(item('Recover', rsc, current, undefined, stop ?? start, stop ?? rsc.actions.find((a) => a.task === 'stop' && a.reason)));
     } else if (!(rsc.startPending && current === next && (!stop || stop.optional))) {
       out.push(item('Restart', rsc, current, next, start));
     }

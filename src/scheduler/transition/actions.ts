@@ -36,20 +36,33 @@ export function scheduleProbes(ws: WorkingSet): void {
   }
 }
 
-function stopResource(ws: WorkingSet, rsc: Rsc, optional: boolean): void {
+/**
+ * The node a multiply active resource with multiple-active=stop_unexpected keeps running on
+ * while it is restarted: it is stopped only elsewhere, and its start there is a pseudo action.
+ */
+function expectedNode(rsc: Rsc): NodeInfo | undefined {
+  if (rsc.multipleActive !== 'stop_unexpected' || rsc.runningOn.length < 2 || rank(rsc.nextRole) <= rank('Stopped')) return undefined;
+  return rsc.allocatedTo;
+}
+
+function stopResource(ws: WorkingSet, rsc: Rsc, optional: boolean, restarting = false): void {
+  const expected = restarting ? expectedNode(rsc) : undefined;
   for (const node of rsc.runningOn) {
+    if (node === expected) continue;
     const stop = customAction(ws, rsc, 'stop', node, optional);
     if (!optional) stop.optional = false;
     if (!rsc.allocatedTo) stop.reason ??= 'node availability';
+    else if (expected) stop.reason ??= 'being multiply active';
     if (!rsc.managed) stop.runnable = false;
   }
 }
 
-function startResource(ws: WorkingSet, rsc: Rsc, node: NodeInfo | undefined, optional: boolean): void {
+function startResource(ws: WorkingSet, rsc: Rsc, node: NodeInfo | undefined, optional: boolean, restarting = false): void {
   if (!node) return;
   const start = customAction(ws, rsc, 'start', node, true);
   if (!rsc.managed) start.runnable = false;
   if (!optional) start.optional = false;
+  if (restarting && node === expectedNode(rsc)) start.pseudo = true;
 }
 
 /** A group's own pseudo actions, made after its members' actions. */
@@ -99,11 +112,11 @@ export function createResourceActions(ws: WorkingSet, rsc: Rsc): void {
     }
   }
   while (role !== 'Stopped') {
-    stopResource(ws, rsc, !needStop);
+    stopResource(ws, rsc, !needStop, true);
     role = 'Stopped';
   }
   while (rank(rsc.role) <= rank(rsc.nextRole) && role !== rsc.role && !rsc.blocked) {
-    startResource(ws, rsc, rsc.allocatedTo, !needStop);
+    startResource(ws, rsc, rsc.allocatedTo, !needStop, true);
     role = rsc.role;
   }
   // Then the required steps from the current role to the next.
