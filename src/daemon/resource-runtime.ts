@@ -241,9 +241,13 @@ export class ResourceRuntime {
           );
           break;
         }
-        case 'disk-read':
-          this.io(e.opId, () => this.vol(e.volume).io.data.read(e.offset, e.length));
+        case 'disk-read': {
+          // Resync and verify reads are done with their buffer within the step that
+          // receives them (sent or digested); application reads are handed to the reader.
+          const into = payloadPool.acquire(e.length);
+          this.io(e.opId, () => this.vol(e.volume).io.data.read(e.offset, e.length, into), undefined, into);
           break;
+        }
         case 'disk-flush':
           this.io(e.opId, () => this.vol(e.volume).io.data.flush());
           break;
@@ -302,7 +306,12 @@ export class ResourceRuntime {
     return a;
   }
 
-  private io(opId: number, op: () => Promise<unknown>, settled?: () => void): void {
+  /**
+   * Run one I/O; `settled` runs when it is over either way. `owned` is a pooled buffer the
+   * I/O reads into: released after the core's step for the completion, unless the step hands
+   * it to an application reader (then the NBD server releases it once it is sent).
+   */
+  private io(opId: number, op: () => Promise<unknown>, settled?: () => void, owned?: Buffer): void {
     const p = op().then(
       (data) => {
         settled?.();
@@ -313,20 +322,24 @@ export class ResourceRuntime {
         throw err;
       },
     ).then(
-      (data) => this.deliverIo(opId, true, Buffer.isBuffer(data) ? data : undefined),
+      (data) => this.deliverIo(opId, true, Buffer.isBuffer(data) ? data : undefined, owned),
       (err: Error) => {
         this.env.log.error(`${this.name}: local I/O error: ${err.message}`);
-        this.deliverIo(opId, false);
+        this.deliverIo(opId, false, undefined, owned);
       },
     );
     this.ioWaits.add(p);
     void p.finally(() => this.ioWaits.delete(p));
   }
 
-  private deliverIo(opId: number, okay: boolean, data?: Buffer): void {
+  private deliverIo(opId: number, okay: boolean, data?: Buffer, owned?: Buffer): void {
     const core = this.core;
     if (!core) return;
-    this.apply(core.step({ type: 'io-done', opId, ok: okay, data }));
+    const effects = core.step({ type: 'io-done', opId, ok: okay, data });
+    const handedOver = owned !== undefined && effects.some((e) => e.type === 'app-done' && e.data === owned);
+    this.apply(effects);
+    // Whoever keeps the buffer (the link, for resync data) has retained it during apply.
+    if (owned !== undefined && !handedOver) payloadPool.release(owned);
   }
 
   /** DRBD's handlers section: run the configured command with DRBD's environment. */

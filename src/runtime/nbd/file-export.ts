@@ -105,10 +105,12 @@ export class FileBlockExport implements VectoredBlockExport {
     await this.handle.close();
   }
 
-  read(offset: number, length: number): Promise<Buffer> {
+  /** Read into `into` (exactly `length` bytes, e.g. a pooled buffer) or a new buffer. */
+  read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const bad = this.check(offset, length);
     if (bad) return Promise.reject(bad);
-    const buf = Buffer.allocUnsafe(length);
+    if (into !== undefined && into.length !== length) return Promise.reject(new RangeError(`read of ${length} bytes into a buffer of ${into.length}`));
+    const buf = into ?? Buffer.allocUnsafe(length);
     if (length <= this.inlineIoBytesMax) {
       try {
         const fd = this.handle.fd;

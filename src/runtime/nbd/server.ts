@@ -765,14 +765,18 @@ class Connection {
     this.socket.write(P.encodeSimpleReply(0, hi, lo));
   }
 
+  /** The read data is ours (one reference if it is pooled), until the socket has sent it. */
   private replyRead(hi: number, lo: number, offset: number, data: Buffer): void {
-    if (!this.cork()) return;
+    if (!this.cork()) {
+      payloadPool.release(data);
+      return;
+    }
     if (this.structured) {
       this.socket.write(P.encodeOffsetDataHeader(hi, lo, offset, data.length, true));
     } else {
       this.socket.write(P.encodeSimpleReply(0, hi, lo));
     }
-    this.socket.write(data);
+    this.socket.write(data, () => payloadPool.release(data));
   }
 
   private replyError(type: number, hi: number, lo: number, errno: number, message: string): void {
