@@ -80,9 +80,10 @@ export function summarizeResource(rsc: Rsc): string[] {
     const demote = find(rsc, 'demote', next ?? current) ?? find(rsc, 'demote', undefined);
     if (demote) out.push(item('Demote', rsc, current, next, demote));
   } else if (rsc.nextRole === 'Promoted' && next) {
-    const promote = find(rsc, 'promote', next);
+    const promote = find(rsc, 'promote', next) ?? rsc.actions.find((a) => a.task === 'promote' && !a.node);
     if (promote) out.push(item('Promote', rsc, current, next, promote));
-  } else if (start && !start.optional) {
+  } else if (start && (!start.optional || (rsc.role === 'Stopped' && rank(rsc.nextRole) > rank('Stopped')))) {
+    // A start from stopped is listed even when it cannot happen (then blocked).
     out.push(item('Start', rsc, current, next, start));
   }
   return out;

@@ -194,6 +194,14 @@ export function orderPromotable(ws: WorkingSet, cl: GroupRsc): void {
   order(ws, cDemote, cDemoted, {});
   for (const g of cl.instances ?? []) orderGroupInstanceRoles(ws, g, cPromote, cPromoted, cDemote, cDemoted);
   for (const c of cl.children) {
+    // "Instance promote then clone promoted" is ordered by key: Pacemaker creates a missing
+    // promote without a node (so never runnable), which the summary shows as blocked.
+    if (!cl.instances && !c.orphan && !c.actions.some((a) => a.task === 'promote')) {
+      const p = customAction(ws, c, 'promote', undefined, true);
+      p.runnable = false;
+    }
+  }
+  for (const c of cl.children) {
     const tasks = (t: string): Action[] => c.actions.filter((a) => a.task === t && a.intervalMs === 0);
     for (const d of tasks('demote')) for (const p of tasks('promote')) order(ws, d, p, {});
     if (!cl.instances) {
