@@ -192,9 +192,12 @@ export function formatStatus(ws: WorkingSet, pending = false): string[] {
   lines.push('  * Full List of Resources:');
   const shown = ws.rscs.filter((r) => !(r.orphan && r.runningOn.length === 0));
   if (shown.length === 0) lines.push('    * No resources');
-  for (const r of shown) {
+  for (const r of ws.rscs) {
+    // A clone's block is shown even when its only instance is an inactive orphan (clone-max=0).
     if (r.cloneOf) {
       if (r.cloneOf.children[0] === r) lines.push(...cloneLines(ws, r.cloneOf, pending));
+    } else if (!shown.includes(r)) {
+      continue;
     } else if (r.group) {
       if (r.group.children[0] === r) lines.push(`    * Resource Group: ${r.group.id}${groupFlags(ws, r.group.id)}:`);
       lines.push(resourceLine(r, '      ', r.id, pending));

@@ -15,6 +15,8 @@ const EXEC_DONE = 0, EXEC_PENDING = -1, EXEC_ERROR = 4, EXEC_ERROR_HARD = 5, EXE
 interface Member {
   def: PrimitiveDef; groupId?: string; groupMeta?: Readonly<Record<string, string>>; cloneId?: string; clone?: CloneInfo;
   cloneMeta?: Readonly<Record<string, string>>;
+  /** clone-max=0: the one instance made anyway, to take the history, is an orphan. */
+  orphan?: boolean;
 }
 
 function primitivesOf(config: CibConfig): Member[] {
@@ -25,8 +27,9 @@ function primitivesOf(config: CibConfig): Member[] {
     else if (r.kind === 'clone' && r.child.kind === 'primitive') {
       // Instances child:0 .. child:N-1; the clone's meta attributes apply to each of them.
       const info = cloneInfo(config, r.meta, r.child.id, r.promotable);
-      for (let i = 0; i < info.max; i++) {
-        out.push({ def: { ...r.child, id: `${r.child.id}:${i}` }, groupMeta: r.meta, cloneId: r.id, clone: info, cloneMeta: r.meta });
+      // Even with clone-max=0 there is an instance :0 (an orphan) for history to go to.
+      for (let i = 0; i < Math.max(info.max, 1); i++) {
+        out.push({ def: { ...r.child, id: `${r.child.id}:${i}` }, groupMeta: r.meta, cloneId: r.id, clone: info, cloneMeta: r.meta, orphan: i >= info.max });
       }
     } else if (r.kind === 'clone' && r.child.kind === 'group') {
       // Instances grp:0 .. grp:N-1, each with members member:N; meta attributes pass clone -> group -> member.
@@ -629,7 +632,7 @@ export interface UnpackOptions {
 
 export function unpack(config: CibConfig, states: NodeStateRecord[], opts: UnpackOptions): WorkingSet {
   const prims = primitivesOf(config);
-  const rscs = prims.map((p, i) => makeRsc(config, p.def, i, false, p.groupMeta, p.cloneId !== undefined, p.clone?.promotable));
+  const rscs = prims.map((p, i) => makeRsc(config, p.def, i, p.orphan === true, p.groupMeta, p.cloneId !== undefined, p.clone?.promotable));
   const groups: GroupRsc[] = [];
   prims.forEach((p, i) => {
     if (!p.groupId) return;
