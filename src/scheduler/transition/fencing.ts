@@ -52,6 +52,7 @@ export function scheduleFencing(ws: WorkingSet): void {
   const haveManaged = ws.rscs.some((r) => r.managed);
   let previous: Action | undefined;
   let dcFence: Action | undefined;
+  const others: Action[] = [];
   const concurrent = isTrue(ws.config.options.raw['concurrent-fencing']);
   for (const node of ws.nodes) {
     if (!(haveManaged && node.unclean && canFence(ws, node))) continue;
@@ -63,6 +64,8 @@ export function scheduleFencing(ws: WorkingSet): void {
     }
     if (!concurrent && previous) order(ws, previous, f, {});
     previous = f;
+    others.push(f);
   }
-  if (dcFence && previous) order(ws, previous, dcFence, {});
+  // The DC is fenced after every other node.
+  if (dcFence) for (const f of others) order(ws, f, dcFence, {});
 }
