@@ -365,7 +365,7 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
           const task = a.action ?? 'start';
           let firsts = r.actions.filter((x) => x.task === task && x.intervalMs === 0);
           if (firsts.length === 0) firsts = [isGroup(r) ? customAction(ws, undefined, task, undefined, true, { group: r, pseudo: true }) : customAction(ws, r, task, undefined, true)];
-          for (const f of firsts) order(ws, f, pseudo, {});
+          for (const f of firsts) order(ws, f, pseudo, { impliesThenPrinted: true });
         }
         for (const id of b.resources) {
           const r = byId.get(id);
