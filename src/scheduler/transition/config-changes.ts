@@ -85,11 +85,13 @@ function checkHistory(ws: WorkingSet, rsc: Rsc, node: NodeInfo, entry: HistoryEn
   const active = rsc.runningOn.includes(node);
   if (agentChanged(rsc, entry.agent)) {
     // The old agent's history is cleaned up; a running instance is restarted with the new one.
-    customAction(ws, rsc, 'delete', node, false);
     if (active) {
       customAction(ws, rsc, 'stop', node, false);
       rsc.startPending = true;
     }
+    customAction(ws, rsc, 'delete', node, false);
+    // The old history goes with it: its digests no longer matter.
+    return;
   }
   if (!active) return;
   const { start, stop } = activeOpIndexes(ops);
