@@ -16,7 +16,8 @@ function rank(r: string): number {
 
 export function scheduleProbes(ws: WorkingSet): void {
   for (const node of ws.nodes) {
-    if (!node.online || node.unclean || node.pending) continue;
+    // Pending nodes are probed too; their probes cannot run yet.
+    if (!node.online || node.unclean) continue;
     for (const rsc of ws.rscs) {
       if (rsc.orphan || rsc.knownOn.has(node.id)) continue;
       const cl = rsc.cloneOf;
@@ -235,6 +236,14 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
     for (const s of stops) for (const t of starts) order(ws, s, t, { impliesThen: true, restart: true });
     for (const p of rsc.actions.filter((a) => a.task === 'monitor' && a.intervalMs === 0)) {
       for (const t of starts) order(ws, p, t, {});
+      // A probe that cannot run (a pending node) keeps an inactive resource from starting anywhere.
+      const top = rsc.cloneOf ?? rsc.group;
+      const topActive = top ? top.children.some((c) => c.runningOn.length > 0) : rsc.runningOn.length > 0;
+      if (p.node && !p.runnable && !topActive) {
+        const topStart = top?.actions.find((a) => a.task === 'start');
+        if (topStart) order(ws, p, topStart, { runnableLeft: true });
+        else for (const t of starts) order(ws, p, t, { runnableLeft: true });
+      }
     }
     if (rsc.orphan) {
       // An orphan's fail counts are cleared before it stops.
