@@ -81,14 +81,19 @@ export function createResourceActions(ws: WorkingSet, rsc: Rsc): void {
     return;
   }
   if (rsc.nextRole === 'Unknown') rsc.nextRole = rsc.allocatedTo ? 'Started' : 'Stopped';
-  const current = rsc.runningOn[0];
+  // Where it is active (Pacemaker's pe__find_active_on): a resource that needs no fencing counts
+  // only clean nodes, so it is neither moved from nor multiply active because of an unclean one.
+  const needsFencing = rsc.requires === 'fencing' || rsc.requires === 'unfencing';
+  const clean = rsc.runningOn.filter((n) => n.online && !n.unclean);
+  const current = needsFencing ? rsc.runningOn[0] : clean[0] ?? rsc.runningOn[0];
   let needStop = false;
   let moving = false;
   if (current && rsc.allocatedTo && current !== rsc.allocatedTo && rank(rsc.nextRole) >= rank('Started')) {
     moving = true;
     needStop = true;
   }
-  if (rsc.runningOn.length > 1 && (rsc.multipleActive === 'stop_start' || rsc.multipleActive === 'stop_unexpected')) needStop = true;
+  const multiplyActive = needsFencing ? rsc.runningOn.length > 1 : clean.length > 1;
+  if (multiplyActive && (rsc.multipleActive === 'stop_start' || rsc.multipleActive === 'stop_unexpected')) needStop = true;
   if (moving) {
     // nothing more
   } else if (rsc.failed) {
