@@ -1,4 +1,5 @@
 // "Current cluster status" / "Revised Cluster Status" blocks as crm_simulate prints them.
+import { flattenSets } from '../cib/parse.js';
 import type { NodeInfo } from '../status/model.js';
 import { nodeHealth } from '../placement/health.js';
 import type { GroupRsc, Rsc, WorkingSet } from '../working-set.js';
@@ -88,7 +89,8 @@ export function formatBlockedHeader(ws: WorkingSet): string[] {
 function groupFlags(ws: WorkingSet, id: string): string {
   const def = ws.config.resources.find((d) => d.id === id);
   if (!def) return '';
-  const meta = def.meta;
+  // rsc_defaults apply to groups and clones too.
+  const meta = flattenSets(ws.config.rscDefaults, def.meta);
   const truthy = (v: string | undefined): boolean => v !== undefined && /^(true|yes|on|y|1)$/i.test(v);
   const managedDefault = ws.config.options.raw['is-managed-default'];
   const managed = (meta['is-managed'] === undefined ? managedDefault === undefined || truthy(managedDefault) : truthy(meta['is-managed'])) &&

@@ -146,7 +146,8 @@ function createRoleRecurring(ws: WorkingSet, rsc: Rsc): void {
     }
     const mon = customAction(ws, rsc, op.name, node, optional, { intervalMs: op.intervalMs });
     if (rsc.nextRole === 'Promoted') mon.expectedRc = 8;
-    if (startAction && !startAction.runnable) mon.runnable = false;
+    // An unmanaged instance's start never runs, but its monitors do.
+    if (startAction && !startAction.runnable && rsc.managed) mon.runnable = false;
     else if (!node.online || node.unclean) mon.runnable = false;
     if (rsc.managed) {
       for (const s of rsc.actions.filter((a) => a.task === 'start')) order(ws, s, mon, { impliesThen: true, runnableLeft: true });
