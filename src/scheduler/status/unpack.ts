@@ -26,7 +26,7 @@ function primitivesOf(config: CibConfig): Member[] {
     else if (r.kind === 'group') for (const c of r.children) out.push({ def: c, groupId: r.id, groupMeta: r.meta });
     else if (r.kind === 'clone' && r.child.kind === 'primitive') {
       // Instances child:0 .. child:N-1; the clone's meta attributes apply to each of them.
-      const info = cloneInfo(config, r.meta, r.child.id, r.promotable);
+      const info = cloneInfo(config, r.meta, r.child.id, r.promotable, [r.child.class]);
       // Even with clone-max=0 there is an instance :0 (an orphan) for history to go to.
       for (let i = 0; i < Math.max(info.max, 1); i++) {
         out.push({ def: { ...r.child, id: `${r.child.id}:${i}` }, groupMeta: r.meta, cloneId: r.id, clone: info, cloneMeta: r.meta, orphan: i >= info.max });
@@ -34,7 +34,7 @@ function primitivesOf(config: CibConfig): Member[] {
     } else if (r.kind === 'clone' && r.child.kind === 'group') {
       // Instances grp:0 .. grp:N-1, each with members member:N; meta attributes pass clone -> group -> member.
       const g = r.child;
-      const info = { ...cloneInfo(config, r.meta, g.id, r.promotable), members: g.children.map((c) => c.id) };
+      const info = { ...cloneInfo(config, r.meta, g.id, r.promotable, g.children.map((c) => c.class)), members: g.children.map((c) => c.id) };
       for (let i = 0; i < info.max; i++) {
         for (const c of g.children) {
           out.push({ def: { ...c, id: `${c.id}:${i}` }, groupId: `${g.id}:${i}`, groupMeta: { ...r.meta, ...g.meta }, cloneId: r.id, clone: info, cloneMeta: r.meta });
@@ -45,15 +45,27 @@ function primitivesOf(config: CibConfig): Member[] {
   return out;
 }
 
-function cloneInfo(config: CibConfig, meta: Readonly<Record<string, string>>, childId: string, promotable: boolean): CloneInfo {
+/** Agent standards whose resources can only be anonymous clones (no globally-unique support). */
+const ANONYMOUS_ONLY_CLASSES = new Set(['lsb', 'service', 'systemd', 'upstart', 'nagios']);
+
+function cloneInfo(config: CibConfig, meta: Readonly<Record<string, string>>, childId: string, promotable: boolean,
+  classes: readonly string[]): CloneInfo {
   const int = (v: string | undefined, d: number): number => {
     const n = v === undefined ? NaN : parseInt(v, 10);
     return Number.isFinite(n) && n >= 0 ? n : d;
   };
-  const max = int(meta['clone-max'] ?? meta['clone_max'], config.nodes.length);
+  let max = int(meta['clone-max'] ?? meta['clone_max'], config.nodes.length);
+  let nodeMax = int(meta['clone-node-max'] ?? meta['clone_node_max'], 1);
+  let unique = isTrue(meta['globally-unique'] ?? 'false');
+  if (unique && classes.some((c) => ANONYMOUS_ONLY_CLASSES.has(c.toLowerCase()))) {
+    // globally-unique is ignored for such agents, one instance per node at most (pe__force_anon).
+    unique = false;
+    nodeMax = 1;
+    max = Math.min(max, config.nodes.length);
+  }
   return {
-    childId, max, nodeMax: int(meta['clone-node-max'] ?? meta['clone_node_max'], 1),
-    unique: isTrue(meta['globally-unique'] ?? 'false'), interleave: isTrue(meta['interleave'] ?? 'false'),
+    childId, max, nodeMax,
+    unique, interleave: isTrue(meta['interleave'] ?? 'false'),
     min: int(meta['clone-min'] ?? meta['clone_min'], 0),
     ordered: isTrue(meta['ordered'] ?? 'false'),
     targetRole: meta['target-role'], promotable, notify: isTrue(meta['notify'] ?? 'false'),
