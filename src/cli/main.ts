@@ -55,7 +55,8 @@ export function buildProgram(): Command {
     .option('--node <name>', 'this node\'s name in the config (default: the host name)')
     .option('--state-dir <dir>', 'node state directory')
     .option('--nbd-tcp <addr>', 'also serve NBD on this TCP address (HOST:PORT)')
-    .action(async (opts: { config?: string; cluster?: string; node?: string; stateDir?: string; nbdTcp?: string }) => {
+    .option('--tlshd-conf <file>', 'certificates for resources with "tls yes" (default $SAFESIDE_TLSHD_CONF or /etc/tlshd.conf)')
+    .action(async (opts: { config?: string; cluster?: string; node?: string; stateDir?: string; nbdTcp?: string; tlshdConf?: string }) => {
       const { runDaemon } = await import('../daemon/main.js');
       await runDaemon({
         configFile: opts.config ?? null,
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
         nodeName: opts.node ?? null,
         stateDir: resolveStateDir(opts.stateDir ?? program.opts<{ stateDir?: string }>().stateDir),
         nbdTcp: opts.nbdTcp ?? null,
+        tlshdConf: opts.tlshdConf ?? process.env['SAFESIDE_TLSHD_CONF'],
       });
     });
 

@@ -1,6 +1,7 @@
 // `safeside daemon`: one process per node. Loads the config, takes the state dir,
 // serves NBD and the control socket, and hands each verb to its resource.
 
+import { DEFAULT_TLSHD_CONF } from '../runtime/tls-loader.js';
 import os from 'node:os';
 import fs from 'node:fs';
 import type net from 'node:net';
@@ -30,6 +31,8 @@ export interface DaemonOptions {
   nodeName: string | null;
   stateDir: string;
   nbdTcp: string | null;
+  /** tlshd.conf for resources with `net { tls yes; }` (default /etc/tlshd.conf). */
+  tlshdConf?: string;
   /** For tests of the daemon without FUSE/loop; the CLI always sets up devices. */
   localDevices?: boolean;
 }
@@ -106,6 +109,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     directory,
     log: { info: (m) => log.info(m), warn: (m) => log.warn(m), error: (m) => log.error(m) },
     localDevices: opts.localDevices ?? true,
+    tlshdConf: opts.tlshdConf ?? DEFAULT_TLSHD_CONF,
     linkLogger: log,
   };
 

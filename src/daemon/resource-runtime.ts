@@ -20,6 +20,7 @@ import type { PeerMessage } from '../volume/messages.js';
 import { SyncProgress } from '../volume/sync-progress.js';
 import { createMetadata } from '../runtime/metadata-store.js';
 import { PeerLink } from '../runtime/peer/link.js';
+import { loadPeerTls } from '../runtime/tls-loader.js';
 import { payloadPool } from '../runtime/buffer-pool.js';
 import type { NbdServer } from '../runtime/nbd/server.js';
 import {
@@ -58,6 +59,8 @@ export interface RuntimeEnv {
   log: RuntimeLog;
   /** Set up the local block device (nbdfuse + loop); the CLI always does. */
   localDevices: boolean;
+  /** tlshd.conf, where the certificates of resources with `net { tls yes; }` are named. */
+  tlshdConf: string;
   /** The pino logger for the peer link (structured). */
   linkLogger: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
 }
@@ -461,11 +464,14 @@ export class ResourceRuntime {
     const alg = optionString(this.config.net, 'cram-hmac-alg', null);
     const secret = optionString(this.config.net, 'shared-secret', null);
     const seconds = (key: string, dfltTenths: number): number => optionInt(this.config.net, key, dfltTenths) * 100;
+    // DRBD 9.2 hands TLS to tlshd, configured in tlshd.conf; the same file names our certificates.
+    const tls = optionBool(this.config.net, 'tls', false) ? await loadPeerTls(this.env.tlshdConf, this.name) : null;
     const link = new PeerLink({
       resource: this.name,
       self: { nodeId: this.selfNodeId, name: this.self.names[0]!, address: { host: this.self.address.host, port: this.self.address.port } },
       peers: reachable.map((p) => ({ nodeId: p.nodeId, name: p.name, address: { host: p.host.address!.host, port: p.host.address!.port } })),
       auth: alg && secret !== null ? { alg, secret } : null,
+      tls,
       connectIntervalMs: optionInt(this.config.net, 'connect-int', 10) * 1000,
       pingIntervalMs: optionInt(this.config.net, 'ping-int', 10) * 1000,
       pingTimeoutMs: seconds('ping-timeout', 5),

@@ -131,6 +131,8 @@ export interface TwoNodeOptions {
   /** Per-node overrides of the config (e.g. a wrong secret for one node). */
   configFor?: Partial<Record<NodeName, Partial<TwoNodeConfigOptions>>>;
   net?: string;
+  /** Extra `safeside daemon` arguments per node. */
+  daemonArgs?: Partial<Record<NodeName, string[]>>;
 }
 
 export class TwoNodes {
@@ -150,8 +152,8 @@ export class TwoNodes {
     this.disks = { alpha: path.join(this.dir, 'alpha.img'), bravo: path.join(this.dir, 'bravo.img') };
     this.configs = { alpha: path.join(this.dir, 'alpha.conf'), bravo: path.join(this.dir, 'bravo.conf') };
     this.nodes = {
-      alpha: new NodeDaemon(path.join(this.dir, 'state-alpha'), this.configs.alpha, 'alpha'),
-      bravo: new NodeDaemon(path.join(this.dir, 'state-bravo'), this.configs.bravo, 'bravo'),
+      alpha: new NodeDaemon(path.join(this.dir, 'state-alpha'), this.configs.alpha, 'alpha', options.daemonArgs?.alpha ?? []),
+      bravo: new NodeDaemon(path.join(this.dir, 'state-bravo'), this.configs.bravo, 'bravo', options.daemonArgs?.bravo ?? []),
     };
   }
 
