@@ -6,6 +6,7 @@ import { effectiveNoQuorumPolicy, type GroupRsc, type Rsc, type WorkingSet } fro
 import type { Colocation } from './colocation.js';
 import { evalRule, ruleScore } from './rules.js';
 import { compareInstances } from './clone-instances.js';
+import { ticketForbidsPromotion } from './tickets.js';
 
 function nodeAvailable(n: NodeInfo): boolean {
   return n.online && !n.shutdown && !n.unclean && !n.standby && !n.maintenance;
@@ -131,6 +132,8 @@ export function setInstanceRoles(ws: WorkingSet, cl: GroupRsc, ctx: RoleContext)
     if (si < 0 || !c.allocatedTo) continue;
     nodeScore.set(c.allocatedTo.id, addScores(si, nodeScore.get(c.allocatedTo.id) ?? 0));
   }
+  // A Promoted-role ticket that is revoked or in standby rules out promotion anywhere.
+  if (ticketForbidsPromotion(ws, cl.id)) for (const id of nodeScore.keys()) nodeScore.set(id, -INFINITY);
   const seen = new Set<string>();
   for (const col of ctx.thisWith(cl.children[0]!)) {
     if (col.dependentRole !== 'Promoted' || seen.has(col.id)) continue;
