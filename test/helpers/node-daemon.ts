@@ -44,7 +44,9 @@ export class NodeDaemon {
       process.execPath,
       // Extra node flags for the daemons only, e.g. --cpu-prof (profiling a benchmark run).
       [...(process.env.SAFESIDE_DAEMON_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? []), cliMain, 'daemon', '--config', this.configFile, '--node', this.nodeName, '--state-dir', this.stateDir, ...this.extraArgs],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      // The I/O thread pool bin/safeside gives an installed daemon (tests and benchmarks
+      // start dist/src/cli/main.js directly).
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' } },
     );
     this.proc = proc;
     proc.stdout!.on('data', (c: Buffer) => (this.log += c.toString()));
