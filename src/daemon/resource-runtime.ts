@@ -639,8 +639,16 @@ export class ResourceRuntime {
   connect(discardMyData: boolean, peer: string | null): Promise<CommandOutcome> {
     return this.serial(async () => {
       if (!this.isUp) return fail(10, `${this.name}: resource is not up`);
+      // As DRBD's ERR_NET_CONFIGURED: a connection that is not StandAlone is already configured.
+      const configured = this.peers
+        .filter((p) => (peer === null || p.name === peer) && p.host.address !== null)
+        .filter((p) => this.core?.peerSnapshot(p.name)?.conn !== C.StandAlone);
       const { result, detail } = await this.command({ kind: 'connect', peer, discardMyData });
-      return isSuccess(result) ? ok() : refused(this.name, result, detail);
+      if (!isSuccess(result)) return refused(this.name, result, detail);
+      if (configured.length > 0) {
+        return fail(10, configured.map((p) => `${this.name} ${p.name}: Failure: (125) Device has a net-config (use disconnect first)`).join('\n'));
+      }
+      return ok();
     });
   }
 

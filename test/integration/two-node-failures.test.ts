@@ -70,10 +70,11 @@ test('disconnect, writes on the Primary, reconnect: the bitmap resync moves only
     assert.equal(t.status('bravo').peer['out-of-sync'], 0, 'bravo wrote nothing');
 
     // Reconnect. alpha is still trying to reach bravo (it did not disconnect itself): connect
-    // there is accepted as a no-op or refused as "already connecting"; either way it is not StandAlone.
+    // there is refused as DRBD refuses it, and changes nothing.
     assert.equal(t.cli('bravo', ['connect', 'r0']).code, 0);
     const ca = t.cli('alpha', ['connect', 'r0']);
-    ctx.diagnostic(`connect on alpha (WFConnection): exit ${ca.code} ${ca.stderr.trim()}`);
+    assert.equal(ca.code, 10, `connect on alpha (not StandAlone): ${ca.stderr}`);
+    assert.match(ca.stderr, /r0 bravo: Failure: \(125\) Device has a net-config \(use disconnect first\)/);
     await t.waitInSync(syncTimeoutMs);
     assert.match(t.log('bravo'), /repl\( SyncTarget \)/);
     assert.doesNotMatch(t.log('bravo') + t.log('alpha'), /Split-Brain/);
