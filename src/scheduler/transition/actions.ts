@@ -655,6 +655,7 @@ function applyOrdering(o: Ordering): number {
     if (o.asymmetric && !first.runnable && then.runnable && !then.optional) {
       then.runnable = false;
       if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
+      else if (!first.rsc && first.group) then.reason ??= `unrunnable ${first.group.id} ${first.task}`;
       out |= 1;
     }
     if (o.restart && !first.optional && !first.runnable && then.runnable) {
