@@ -284,7 +284,7 @@ export function createOrderings(ws: WorkingSet, colocations: readonly Colocation
       for (const sp of c.actions.filter((a) => a.task === 'stop')) {
         order(ws, gStop, sp, { requiredThenFirst: true });
         order(ws, sp, gStopped, { impliesThen: true, runnableLeft: true });
-        if (prev && ordered) for (const ps of prev.actions.filter((a) => a.task === 'stop')) order(ws, sp, ps, { impliesFirst: true });
+        if (prev && ordered) for (const ps of prev.actions.filter((a) => a.task === 'stop')) order(ws, sp, ps, { restart: true });
       }
       // The member's stop comes before the group is stopped and before the previous member stops,
       // so its probes do too, whether or not it stops (the orderings name the stop by key).
@@ -647,7 +647,7 @@ function applyOrdering(o: Ordering): number {
       out |= 2;
     }
     // A stop that must wait for an unmanaged resource's blocked stop is blocked too.
-    if ((o.impliesFirst || o.impliesThen) && first.task === 'stop' && then.task === 'stop' && !first.runnable &&
+    if ((o.impliesFirst || o.impliesThen || o.restart) && first.task === 'stop' && then.task === 'stop' && !first.runnable &&
       first.rsc && !first.rsc.managed && then.runnable) {
       then.runnable = false;
       out |= 1;
@@ -658,10 +658,24 @@ function applyOrdering(o: Ordering): number {
       else if (!first.rsc && first.group) then.reason ??= `unrunnable ${first.group.id} ${first.task}`;
       out |= 1;
     }
-    if (o.restart && !first.optional && !first.runnable && then.runnable) {
+    if (o.restart && first.rsc === then.rsc && !first.optional && !first.runnable && then.runnable) {
       // A restart whose stop cannot happen cannot start either.
       then.runnable = false;
       out |= 1;
+    }
+    if (o.restart && first.rsc && then.rsc && first.rsc !== then.rsc && !then.optional) {
+      // A later group member's stop before an earlier one's (Pacemaker's restart ordering):
+      // required with it, and when it cannot happen, neither can the earlier member's.
+      if (first.optional) {
+        first.optional = false;
+        first.reason ??= `required ${then.rsc.id} ${then.task}`;
+        out |= 2;
+      }
+      if (!first.runnable && then.runnable) {
+        then.runnable = false;
+        then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
+        out |= 1;
+      }
     }
     if (o.restart && first.optional && first.runnable && then.rsc && then.rsc.managed && first.rsc === then.rsc && !then.rsc.startPending &&
       ((!then.optional && then.runnable) || !then.runnable)) {
@@ -687,7 +701,7 @@ function applyGroupSummaries(ws: WorkingSet): boolean {
         const ma = c.actions.find((a) => a.task === task && a.intervalMs === 0);
         // Pacemaker keeps an unmanaged member's actions, and a start that could not run
         // where it was created, optional; here those are required but unrunnable.
-        return ma !== undefined && !ma.optional && c.managed && (ma.runnable || ma.node === undefined);
+        return ma !== undefined && !ma.optional && c.managed && (ma.runnable || ma.node === undefined || task === 'stop');
       });
       if (required) {
         ga.optional = false;
