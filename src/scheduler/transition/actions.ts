@@ -550,6 +550,8 @@ export function propagate(ws: WorkingSet, colocations: readonly Colocation[] = [
     };
     for (const o of byThen.get(then) ?? []) {
       let r = applyOrdering(o);
+      // (Any change at all means another round over every action.)
+      if (r !== 0) any = true;
       // A group's summary actions take their flags from the members without counting as a change
       // (Pacemaker computes them on demand), so nothing is revisited for them.
       if (then.group && !then.rsc && o.first.rsc?.group === then.group) r &= ~1;
