@@ -573,10 +573,6 @@ function unpackHistory(ws: WorkingSet, node: NodeInfo, h: ResourceHistory, byId:
     }
   }
   processState(ws, rsc, node, st.onFail);
-  if (rsc.orphan && !rsc.cloneOf && rsc.managed && node.online) {
-    // An orphan's history is removed once it is stopped.
-    customAction(ws, rsc, 'delete', node, false);
-  }
   if (rsc.targetRole !== undefined && (rsc.nextRole === 'Unknown' || roleRank(rsc.targetRole) < roleRank(rsc.nextRole))) {
     rsc.nextRole = rsc.targetRole;
   }

@@ -73,7 +73,11 @@ export function handleConfigChanges(ws: WorkingSet): void {
     for (const entry of entries) {
       // As Pacemaker does, a history entry is checked against every resource known by its name.
       for (const rsc of byName.get(entry.name) ?? []) {
-        if (rsc.orphan) continue;
+        if (rsc.orphan) {
+          // An orphan's history is cleaned up (an anonymous clone instance's is left alone).
+          if (rsc.managed && !(rsc.cloneOf && !rsc.cloneOf.clone!.unique)) customAction(ws, rsc, 'delete', node, false);
+          continue;
+        }
         checkHistory(ws, rsc, node, entry);
       }
     }
