@@ -106,6 +106,8 @@ export interface LocationConstraint {
   readonly rules: readonly Rule[];
   readonly resourceDiscovery?: string;
   readonly resourceSets: readonly ResourceSet[];
+  /** Set on constraints the scheduler makes itself, to explain where their scores come from. */
+  readonly origin?: string;
 }
 
 export interface ResourceSet {

@@ -56,7 +56,7 @@ function applyLocations(ws: WorkingSet): void {
       const reset = rsc.group?.cloneOf !== undefined && rsc.group.cloneOf.id === loc.rsc && rsc.group.children[0] !== rsc;
       if (loc.node !== undefined) {
         const n = byUname.get(loc.node) ?? ws.nodes.find((x) => x.id === loc.node);
-        if (n && loc.score !== undefined) addLocationScore(rsc, n, reset ? 0 : loc.score, `location constraint ${loc.id}`);
+        if (n && loc.score !== undefined) addLocationScore(rsc, n, reset ? 0 : loc.score, loc.origin ?? `location constraint ${loc.id}`);
         continue;
       }
       for (const rule of loc.rules) {
@@ -83,7 +83,7 @@ function applyOne(ws: WorkingSet, loc: WorkingSet['config']['locations'][number]
   };
   if (loc.node !== undefined) {
     const n = ws.nodes.find((x) => x.uname === loc.node) ?? ws.nodes.find((x) => x.id === loc.node);
-    if (n && loc.score !== undefined) add(n, loc.score, `location constraint ${loc.id} on the group`);
+    if (n && loc.score !== undefined) add(n, loc.score, loc.origin ?? `location constraint ${loc.id} on the group`);
     return;
   }
   for (const rule of loc.rules) {

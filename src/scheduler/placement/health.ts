@@ -61,7 +61,8 @@ export function healthLocations(ws: WorkingSet): LocationConstraint[] {
     if (health === 0) continue;
     for (const def of ws.config.resources) {
       if (health < 0 && isTrue(flattenSets(ws.config.rscDefaults, { ...def.meta })['allow-unhealthy-nodes'])) continue;
-      out.push({ id: strategy, rsc: def.id, node: n.uname, score: health, rules: [], resourceSets: [] });
+      out.push({ id: strategy, rsc: def.id, node: n.uname, score: health, rules: [], resourceSets: [],
+        origin: `health of ${n.uname} (node-health-strategy=${strategy})` });
     }
   }
   return out;
