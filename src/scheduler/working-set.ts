@@ -26,6 +26,8 @@ export interface GroupRsc {
   instances?: GroupRsc[];
   /** A group that is an instance of a clone. */
   cloneOf?: GroupRsc;
+  /** Bans recorded during unpack for an anonymous clone as a whole (e.g. a probe found the agent missing). */
+  bans?: { nodeId?: string; score: number; why: string }[];
 }
 
 /** A clone's own settings (clone-max, clone-node-max, globally-unique, interleave). */
@@ -152,6 +154,8 @@ export interface Rsc {
   /** Failed history entries per node id, for failcount-based display and on-fail=block checks. */
   failedOps: { node: NodeInfo; op: OpRecord }[];
   notInstalledOn: Set<string>;
+  /** The history name each node's not-installed probe was recorded under. */
+  notInstalledAs?: Map<string, string>;
   /** Rsc-level "fatal" / "hard" bans recorded during unpack, applied before placement. */
   bans: { nodeId?: string; score: number; why: string }[];
   /** Where each score change came from, for explanations. */

@@ -136,12 +136,29 @@ function cloneLines(ws: WorkingSet, cl: GroupRsc, pending: boolean): string[] {
   const limited = info.promotable && /^(unpromoted|slave)$/i.test(info.targetRole ?? '');
   if (started.length) out.push(`      * ${info.promotable ? 'Unpromoted' : 'Started'}${limited ? ' (target-role)' : ''}: [ ${list(started)} ]`);
   // Only the instances summed up in the lists count as active here (crm_mon's active_instances).
-  if (started.length + promoted.length < info.max) {
-    const stopped = stoppedCandidates(ws, cl).filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
-    const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
-    if (stopped.length) out.push(`      * Stopped${disabled ? ' (disabled)' : ''}: [ ${stopped.map((n) => n.uname).join(' ')} ]`);
-  }
+  if (started.length + promoted.length < info.max) out.push(...stoppedLines(ws, cl));
   return out;
+}
+
+/**
+ * A clone's Stopped lines: nodes without an instance, by state ("Stopped", or "Stopped (not
+ * installed)" where a probe recorded under the configured name found the agent missing).
+ */
+function stoppedLines(ws: WorkingSet, cl: GroupRsc): string[] {
+  const info = cl.clone!;
+  const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
+  const byState = new Map<string, string[]>();
+  for (const n of stoppedCandidates(ws, cl)) {
+    if (cl.children.some((r) => r.runningOn.includes(n))) continue;
+    // (For a cloned group the configured name is the group's, which no history carries.)
+    const missing = !cl.instances && cl.children.some((r) => {
+      const as = r.notInstalledAs?.get(n.id);
+      return as !== undefined && as === r.id.replace(/:\d+$/, '');
+    });
+    const state = missing ? 'Stopped (not installed)' : disabled ? 'Stopped (disabled)' : 'Stopped';
+    byState.set(state, [...(byState.get(state) ?? []), n.uname]);
+  }
+  return [...byState.keys()].sort().map((state) => `      * ${state}: [ ${byState.get(state)!.join(' ')} ]`);
 }
 
 /** Nodes a clone can be listed as stopped on: all of them, or where it was probed when the cluster is not symmetric. */
@@ -179,11 +196,7 @@ function groupInstanceLines(ws: WorkingSet, cl: GroupRsc, pending: boolean): str
   if (info.unique) return out;
   const byName = (a: NodeInfo, b: NodeInfo): number => ws.nodes.indexOf(a) - ws.nodes.indexOf(b);
   if (started.length) out.push(`      * Started: [ ${[...new Set(started)].sort(byName).map((n) => n.uname).join(' ')} ]`);
-  if (started.length < info.max) {
-    const stopped = stoppedCandidates(ws, cl).filter((n) => !cl.children.some((r) => r.runningOn.includes(n)));
-    const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
-    if (stopped.length) out.push(`      * Stopped${disabled ? ' (disabled)' : ''}: [ ${stopped.map((n) => n.uname).join(' ')} ]`);
-  }
+  if (started.length < info.max) out.push(...stoppedLines(ws, cl));
   return out;
 }
 

@@ -111,6 +111,14 @@ export function applyNodeCriteria(ws: WorkingSet): void {
     if (ws.config.options.symmetricCluster) addLocation(ws, rsc, undefined, 0, 'symmetric cluster (node base score)');
     for (const b of rsc.bans) addLocation(ws, rsc, b.nodeId ? ws.nodes.find((n) => n.id === b.nodeId) : undefined, b.score, b.why);
   }
+  for (const cl of ws.clones) {
+    for (const b of cl.bans ?? []) {
+      for (const node of ws.nodes.filter((n) => b.nodeId === undefined || n.id === b.nodeId)) {
+        for (const m of [cl.allowed, ...(cl.instances ?? []).map((g) => g.allowed)]) m.set(node.id, addScores(m.get(node.id) ?? node.baseScore, b.score));
+        for (const c of cl.children) addLocation(ws, c, node, b.score, b.why);
+      }
+    }
+  }
   applyLocations(ws);
   for (const rsc of ws.rscs) {
     if (!rsc.managed || rsc.stickiness < 1 || rsc.runningOn.length !== 1) continue;

@@ -385,6 +385,12 @@ function updateState(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord, rc:
   void ws; void node;
 }
 
+/** A hard failure's ban: on an anonymous clone's instance it bans the clone as a whole (Pacemaker's uber_parent). */
+function banTop(rsc: Rsc, ban: { nodeId?: string; score: number; why: string }): void {
+  if (rsc.cloneOf && !rsc.cloneOf.clone!.unique) (rsc.cloneOf.bans ??= []).push(ban);
+  else rsc.bans.push(ban);
+}
+
 function unpackFailure(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord, rc: number, st: NodeReplay): void {
   st.lastFailure = op;
   rsc.failedOps.push({ node, op });
@@ -420,7 +426,7 @@ function unpackOp(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord, st: No
   // A probe that found the agent missing counts as "not running", but bans the node.
   if (probe && (status === EXEC_NOT_INSTALLED || (status !== EXEC_PENDING && rc === 5))) {
     rsc.notInstalledOn.add(node.id);
-    rsc.bans.push({ nodeId: node.id, score: -INFINITY, why: `probe found the agent not installed on ${node.uname}` });
+    banTop(rsc, { nodeId: node.id, score: -INFINITY, why: `probe found the agent not installed on ${node.uname}` });
     status = EXEC_DONE;
     rc = 7;
   }
@@ -485,7 +491,7 @@ function unpackOp(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord, st: No
     case EXEC_NOT_INSTALLED: {
       // The agent is missing: failures cannot be ignored, and the node is out.
       if (onFailFor(ws, rsc, op.task, op.intervalMs) === 'ignore') st.onFail = worseOnFail(st.onFail, 'migrate');
-      rsc.bans.push({ nodeId: node.id, score: -INFINITY, why: `agent not installed on ${node.uname}` });
+      banTop(rsc, { nodeId: node.id, score: -INFINITY, why: `agent not installed on ${node.uname}` });
       unpackFailure(ws, rsc, node, op, rc, st);
       break;
     }
@@ -497,8 +503,8 @@ function unpackOp(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord, st: No
         rsc.failedOps.push({ node, op });
       } else {
         unpackFailure(ws, rsc, node, op, rc, st);
-        if (status === EXEC_ERROR_HARD) rsc.bans.push({ nodeId: node.id, score: -INFINITY, why: `hard error (rc ${op.rc}) from ${op.id}` });
-        else if (status === EXEC_ERROR_FATAL) rsc.bans.push({ score: -INFINITY, why: `fatal error (rc ${op.rc}) from ${op.id}` });
+        if (status === EXEC_ERROR_HARD) banTop(rsc, { nodeId: node.id, score: -INFINITY, why: `hard error (rc ${op.rc}) from ${op.id}` });
+        else if (status === EXEC_ERROR_FATAL) banTop(rsc, { score: -INFINITY, why: `fatal error (rc ${op.rc}) from ${op.id}` });
       }
     }
   }
@@ -557,7 +563,9 @@ function unpackHistory(ws: WorkingSet, node: NodeInfo, h: ResourceHistory, byId:
   const saved = rsc.role;
   rsc.role = 'Unknown';
   const st: NodeReplay = { onFail: 'ignore', expiredMonitors: [] };
+  const wasNotInstalled = rsc.notInstalledOn.has(node.id);
   for (const op of ops) unpackOp(ws, rsc, node, op, st);
+  if (!wasNotInstalled && rsc.notInstalledOn.has(node.id)) (rsc.notInstalledAs ??= new Map()).set(node.id, h.rscId);
   if (node.online) {
     for (const op of activeRecurring(ops)) {
       // Only a failure of a monitor that is still active gets it started again.
