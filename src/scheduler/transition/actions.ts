@@ -625,7 +625,8 @@ function applyOrdering(o: Ordering): number {
     // A clone-level order reaches an instance's action only while that can run.
     if (o.instanceOnly && !then.runnable) return 0;
     if (o.impliesThenPrinted && first.runnable && !first.optional) then.printAlways = true;
-    if (o.impliesThen && !first.optional && then.optional && requiredWhereThenRuns(first, then)) {
+    // An unmanaged resource's actions are optional in Pacemaker: they make nothing else required.
+    if (o.impliesThen && !first.optional && then.optional && first.rsc?.managed !== false && requiredWhereThenRuns(first, then)) {
       then.optional = false;
       if (first.rsc && then.rsc !== first.rsc) then.reason ??= `required ${first.rsc.id} ${first.task}`;
       else if (first.group && !first.rsc) then.reason ??= `required ${first.group.id} ${first.task}`;

@@ -41,7 +41,8 @@ export function applyCloneSummaries(ws: WorkingSet): boolean {
       const task = instanceTask(notified ?? a.task);
       if (task !== 'start' && task !== 'stop' && task !== 'promote' && task !== 'demote') continue;
       const kids = cl.children.map((c) => instanceAction(c, task)).filter((x): x is Action => x !== undefined);
-      if (a.optional && kids.some((k) => !k.optional)) {
+      // An unmanaged instance's actions are optional in Pacemaker, so they make nothing required.
+      if (a.optional && kids.some((k) => !k.optional && k.rsc?.managed !== false)) {
         a.optional = false;
         changed = true;
       }
