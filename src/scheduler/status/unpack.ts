@@ -370,6 +370,9 @@ function updateState(ws: WorkingSet, rsc: Rsc, node: NodeInfo, op: OpRecord, rc:
     rsc.role = 'Started';
     clearPast = true;
   } else if (op.task === 'monitor' || op.task === 'migrate_to') {
+    // A monitor that succeeds again after it failed clears the failure's handling.
+    const lf = st.lastFailure;
+    if (op.task === 'monitor' && lf && lf.task === op.task && lf.intervalMs === op.intervalMs) clearPast = true;
     if (roleRank(rsc.role) < roleRank('Started')) setActive(rsc);
     if (rc === 8) rsc.role = 'Promoted';
   }
