@@ -131,7 +131,15 @@ export function applyNodeCriteria(ws: WorkingSet): void {
       if (rsc.migrationThreshold === 0 || rsc.failureIgnored || failCountBeingCleared(rsc, node)) continue;
       const fc = failCount(ws, rsc, node, true);
       if (fc <= 0) continue;
-      if (rsc.migrationThreshold - fc <= 0) addLocation(ws, rsc, node, -INFINITY, `fail count ${fc} reached migration-threshold ${rsc.migrationThreshold}`);
+      if (rsc.migrationThreshold - fc > 0) continue;
+      const why = `fail count ${fc} reached migration-threshold ${rsc.migrationThreshold}`;
+      const cl = rsc.cloneOf;
+      if (cl && !cl.clone!.unique) {
+        // An anonymous instance's failures keep the whole clone away from the node.
+        cl.allowed.set(node.id, -INFINITY);
+        for (const g of cl.instances ?? []) g.allowed.set(node.id, -INFINITY);
+        for (const c of cl.children) addLocation(ws, c, node, -INFINITY, why);
+      } else addLocation(ws, rsc, node, -INFINITY, why);
     }
   }
 }
