@@ -608,8 +608,10 @@ function requiredWhereThenRuns(first: Action, then: Action): boolean {
   // lone primitive the instances' flags settle in another order than Pacemaker's, where the
   // global flag gives its reasons.
   const group = then.group ?? then.rsc?.group;
-  if (!group || group.clone || group.cloneOf) return true;
-  const node = then.rsc ? then.node : group.children[0]?.allocatedTo;
+  if (group && (group.clone || group.cloneOf)) return true;
+  // A lone primitive after a clone's notification waits only for the instances on its node.
+  if (!group && !(first.task === 'notify' || first.task === 'notified')) return true;
+  const node = then.rsc ? then.node : group?.children[0]?.allocatedTo;
   if (!node) return true;
   // A notification stands for the instances' actions of the task it notifies about.
   const notified = first.task === 'notify' || first.task === 'notified' ? /_([a-z]+)_0$/.exec(first.key)?.[1] : undefined;
