@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parsePeerMessage } from '../../src/volume/message-schema.js';
+import { parsePeerMessage, parsePeerMessageBySchema } from '../../src/volume/message-schema.js';
 
 test('well-formed messages pass, with bigint UUIDs intact', () => {
   const r = parsePeerMessage({ type: 'uuids', volume: 0, current: 0x1234n, bitmap: 0n, history: [4n, 0n], dirtyBits: 7, flags: 2 }, null);
@@ -45,4 +45,35 @@ test('property: arbitrary peer input never throws', () => {
     ),
     { numRuns: 3000 },
   );
+});
+
+test('property: the hand-checked write and resync messages are judged exactly as their schemas judge them', () => {
+  const types = ['data', 'recv-ack', 'write-ack', 'neg-ack', 'barrier', 'barrier-ack', 'rs-request', 'rs-data', 'rs-in-sync', 'rs-ack'];
+  const value = fc.oneof(
+    fc.constantFrom(0, 1, -1, 0.5, 65535, 65536, 2 ** 53 - 1, 2 ** 53, 64 * 1024 * 1024, 64 * 1024 * 1024 + 1, NaN, Infinity, -0),
+    fc.constantFrom(true, false, null, undefined, '', 'ab12', 'XYZ', '0'.repeat(257), [], {}),
+    fc.integer(),
+    fc.anything(),
+  );
+  const field = fc.constantFrom('volume', 'id', 'epoch', 'offset', 'length', 'fua', 'digest', 'extra');
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...types),
+      fc.dictionary(field, value),
+      fc.boolean(),
+      (type, fields, withPayload) => {
+        const header = { ...fields, type };
+        const payload = withPayload ? Buffer.alloc(8) : null;
+        const fast = parsePeerMessage(header, payload);
+        const bySchema = parsePeerMessageBySchema(header, payload);
+        assert.deepEqual(fast, bySchema);
+      },
+    ),
+    { numRuns: 5000 },
+  );
+  // Well-formed ones (the common case) too.
+  const good = { type: 'data', volume: 3, id: 9, epoch: 2, offset: 8192, fua: true, ignored: 'x' };
+  assert.deepEqual(parsePeerMessage(good, Buffer.alloc(1)), parsePeerMessageBySchema(good, Buffer.alloc(1)));
+  const req = { type: 'rs-request', volume: 0, offset: 0, length: 4096, digest: 'ab' };
+  assert.deepEqual(parsePeerMessage(req, null), parsePeerMessageBySchema(req, null));
 });
