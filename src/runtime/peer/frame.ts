@@ -185,13 +185,30 @@ function setOwn(obj: Record<string, unknown>, key: string, v: unknown): void {
 
 const EMPTY_OBJECT_JSON = Buffer.from('{}');
 
+/**
+ * A header of plain scalars (the messages of every write and ack) is its own wire form:
+ * no bigint to tag, no '$' key to escape, nothing nested.
+ */
+function isFlatScalarHeader(header: FrameHeader): boolean {
+  if (Object.getPrototypeOf(header) !== Object.prototype) return false;
+  for (const key in header) {
+    if (!Object.hasOwn(header, key) || key.charCodeAt(0) === 36 /* $ */) return false;
+    const v = header[key];
+    const t = typeof v;
+    if (t === 'string' || t === 'boolean' || v === null) continue;
+    if (t === 'number' && Number.isFinite(v)) continue;
+    return false;
+  }
+  return true;
+}
+
 /** Encode a header object as wire JSON bytes. */
 export function encodeHeaderJson(header: FrameHeader): Buffer {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new TypeError('peer frame header must be a plain object');
   }
   if (Object.keys(header).length === 0) return EMPTY_OBJECT_JSON;
-  return Buffer.from(JSON.stringify(toWireJson(header)), 'utf8');
+  return Buffer.from(JSON.stringify(isFlatScalarHeader(header) ? header : toWireJson(header)), 'utf8');
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -208,6 +225,9 @@ export function decodeHeaderJson(bytes: Uint8Array): FrameHeader {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new PeerProtocolError('ERR_PEER_HEADER_SHAPE', 'frame header is not a JSON object');
   }
+  // JSON.parse makes own data properties only (a "__proto__" key included), so a flat header
+  // without '$' keys is already what fromWireJson would build.
+  if (isFlatScalarHeader(parsed as FrameHeader)) return parsed as FrameHeader;
   return fromWireJson(parsed) as FrameHeader;
 }
 
