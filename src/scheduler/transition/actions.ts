@@ -649,6 +649,8 @@ function applyOrdering(o: Ordering): number {
     }
     if (o.impliesFirst && !o.impliesFirstInert && !then.optional && first.optional) {
       first.optional = false;
+      // The reason names the action that made it required (Pacemaker's clear_action_flag_because).
+      if (then.rsc && first.rsc && then.rsc !== first.rsc) first.reason ??= `required ${then.rsc.id} ${then.task}`;
       out |= 2;
     }
     // A stop that must wait for an unmanaged resource's blocked stop is blocked too.
