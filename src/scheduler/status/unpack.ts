@@ -631,6 +631,11 @@ function processState(ws: WorkingSet, rsc: Rsc, node: NodeInfo, onFail0: OnFail)
 function addRunning(ws: WorkingSet, rsc: Rsc, node: NodeInfo): void {
   if (!rsc.runningOn.includes(node)) rsc.runningOn.push(node);
   if (node.maintenance) rsc.managed = false;
+  if (!rsc.managed) {
+    // An unmanaged resource stays where it is active (Pacemaker's not_managed_default location).
+    rsc.bans.push({ nodeId: node.id, score: INFINITY, why: 'unmanaged, pinned where it is active' });
+    return;
+  }
   if (rsc.runningOn.length > 1) {
     if (rsc.multipleActive === 'stop_only') {
       for (const n of ws.nodes) rsc.bans.push({ nodeId: n.id, score: -INFINITY, why: 'active on several nodes (multiple-active=stop_only)' });
