@@ -130,6 +130,10 @@ export function simulate(xml: string, opts: SimulateOptions, source = 'CIB'): Si
   if (config.validateWith === 'none') {
     lines.push('Schema validation of configuration is disabled (enabling is encouraged and prevents common misconfigurations)');
   }
+  if (config.options.maintenanceMode) {
+    // crm_mon's cluster-wide maintenance notice.
+    lines.push('', '              *** Resource management is DISABLED ***', '  The cluster will not attempt to start, stop or recover services', '');
+  }
   lines.push(...blockedHeader);
   lines.push('Current cluster status:');
   lines.push(...currentStatus);
