@@ -143,6 +143,7 @@ export function createResourceActions(ws: WorkingSet, rsc: Rsc): void {
 
 /** Monitors with role="Stopped": run on every node where the resource will not be, expecting "not running". */
 function createStoppedRecurring(ws: WorkingSet, rsc: Rsc): void {
+  if (ws.config.options.maintenanceMode) return;
   const target = rsc.nextRole === 'Stopped' ? undefined : rsc.allocatedTo;
   for (const op of rsc.ops) {
     if (op.intervalMs <= 0 || !op.enabled || op.role !== 'Stopped' || isDuplicateOp(rsc, op)) continue;
@@ -184,7 +185,8 @@ function isDuplicateOp(rsc: Rsc, op: Rsc['ops'][number]): boolean {
 }
 
 function createRecurring(ws: WorkingSet, rsc: Rsc): void {
-  if (rsc.blocked) return;
+  // In cluster-wide maintenance-mode no recurring operation is scheduled (running ones are left alone).
+  if (rsc.blocked || ws.config.options.maintenanceMode) return;
   const node = rsc.allocatedTo;
   if (node?.maintenance) return;
   let start: Action | undefined;
