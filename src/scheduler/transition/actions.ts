@@ -686,8 +686,9 @@ function applyOrdering(o: Ordering): number {
         out |= 1;
       }
     }
-    if (o.restart && first.optional && first.runnable && then.rsc && then.rsc.managed && first.rsc === then.rsc && !then.rsc.startPending &&
-      ((!then.optional && then.runnable) || !then.runnable)) {
+    // (A start still pending is not restarted, but one that cannot run any more is stopped.)
+    if (o.restart && first.optional && first.runnable && then.rsc && then.rsc.managed && first.rsc === then.rsc &&
+      ((!then.optional && then.runnable && !then.rsc.startPending) || !then.runnable)) {
       first.optional = false;
       out |= 2;
     }
