@@ -149,7 +149,8 @@ function stoppedLines(ws: WorkingSet, cl: GroupRsc): string[] {
   const disabled = info.targetRole !== undefined && info.targetRole.toLowerCase() === 'stopped';
   const byState = new Map<string, string[]>();
   for (const n of stoppedCandidates(ws, cl)) {
-    if (cl.children.some((r) => r.runningOn.includes(n))) continue;
+    // The clone does not count as running on an offline node where only unmanaged instances are.
+    if (cl.children.some((r) => r.runningOn.includes(n) && (r.managed || n.online))) continue;
     // (For a cloned group the configured name is the group's, which no history carries.)
     const missing = !cl.instances && cl.children.some((r) => {
       const as = r.notInstalledAs?.get(n.id);

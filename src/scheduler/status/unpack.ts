@@ -629,7 +629,8 @@ function processState(ws: WorkingSet, rsc: Rsc, node: NodeInfo, onFail0: OnFail)
 }
 
 function addRunning(ws: WorkingSet, rsc: Rsc, node: NodeInfo): void {
-  if (!rsc.runningOn.includes(node)) rsc.runningOn.push(node);
+  if (rsc.runningOn.includes(node)) return;
+  rsc.runningOn.push(node);
   if (node.maintenance) rsc.managed = false;
   if (!rsc.managed) {
     // An unmanaged resource stays where it is active (Pacemaker's not_managed_default location).
