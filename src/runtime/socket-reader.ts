@@ -17,13 +17,15 @@ const symbolsByName = (socket: object): Map<string, symbol> =>
 
 /**
  * From now on, `onChunk` receives what each read delivered as a view of one reused buffer,
- * valid only during the call. Must be called before the socket's first read (right after
- * net.connect or in the server's 'connection' handler). Returns false when the socket
- * cannot be switched; it then emits 'data' as usual.
+ * valid only during the call. Call it while Node holds no unread bytes of the socket (e.g.
+ * from a 'data' handler, which consumes them). Returns false when the socket cannot be
+ * switched; it then emits 'data' as usual.
  */
 export function readIntoReusedBuffer(socket: net.Socket, bytes: number, onChunk: (chunk: Buffer) => void): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } | null })._handle;
   if (!handle || typeof handle.useUserBuffer !== 'function') return false;
+  // Bytes Node already holds would be emitted after the ones read from now on: stay as is.
+  if (socket.readableLength > 0) return false;
   const syms = symbolsByName(socket);
   const kBuffer = syms.get('kBuffer');
   const kBufferCb = syms.get('kBufferCb');
