@@ -122,8 +122,11 @@ export function orderIntoClone(ws: WorkingSet, f: Rsc | GroupRsc | undefined, fi
     return;
   }
   for (const a of firsts) {
-    const current = a.task === 'stopped' || a.task === 'demoted';
-    const firstTask = instanceTask(a.task);
+    // A clone with notifications is done at its confirmed post-notification of the task.
+    const notified = a.task === 'notify' || a.task === 'notified' ? /_notify_([a-z]+)_0$/.exec(a.key)?.[1] : undefined;
+    const done = notified ?? a.task;
+    const current = done === 'stopped' || done === 'demoted';
+    const firstTask = instanceTask(done);
     for (const c of t.children) {
       const partner = compatibleInstance(ws, c, f, current);
       if (!partner) {
