@@ -206,6 +206,8 @@ function applyColocToPriority(c: Rsc, chosen: NodeInfo, col: Colocation, p: numb
     if (match) return addScores(p, col.score);
     return col.score >= INFINITY ? -INFINITY : p;
   }
+  // A mandatory colocation with a clone only limits where the dependent may run, not its priority.
+  if (cl && col.score >= INFINITY) return p;
   const primaries = cl ? cl.children : [col.primary];
   for (const pri of primaries) {
     const where = pri.allocatedTo;
