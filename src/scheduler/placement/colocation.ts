@@ -40,7 +40,7 @@ export function resolveColocations(ws: WorkingSet): Colocation[] {
       const depClone = ws.clones.find((x) => x.id === c.rsc), priClone = ws.clones.find((x) => x.id === c.withRsc);
       if (depClone || priClone) {
         // A clone as dependent stands for each of its instances; as primary, for all of them.
-        const deps = depClone ? depClone.children : [c.rsc !== undefined ? byId.get(c.rsc) ?? asDependent.get(c.rsc) : undefined];
+        const deps = depClone ? depClone.children : [c.rsc !== undefined ? byId.get(c.rsc) ?? asDependent.get(c.rsc) : undefined, ...pastUnmanaged(ws, c.rsc, c.score)];
         const pri = priClone ? priClone.children[0] : c.withRsc !== undefined ? byId.get(c.withRsc) ?? asPrimary.get(c.withRsc) : undefined;
         for (const dep of deps) {
           if (!dep || !pri || dep === pri || (priClone && dep.cloneOf === priClone)) continue;
@@ -51,7 +51,9 @@ export function resolveColocations(ws: WorkingSet): Colocation[] {
       const dep = c.rsc !== undefined ? byId.get(c.rsc) ?? asDependent.get(c.rsc) : undefined;
       const pri = c.withRsc !== undefined ? byId.get(c.withRsc) ?? asPrimary.get(c.withRsc) : undefined;
       if (!dep || !pri || dep === pri) continue;
-      out.push({ ...base, dependent: dep, primary: pri, score: c.score, dependentRole: roleFilter(c.rscRole), primaryRole: roleFilter(c.withRscRole) });
+      for (const d of [dep, ...pastUnmanaged(ws, c.rsc, c.score)]) {
+        out.push({ ...base, dependent: d, primary: pri, score: c.score, dependentRole: roleFilter(c.rscRole), primaryRole: roleFilter(c.withRscRole) });
+      }
       continue;
     }
     // Within a sequential set each member goes with the one before it; between
@@ -81,6 +83,23 @@ export function resolveColocations(ws: WorkingSet): Colocation[] {
         if (d !== p) out.push({ ...base, dependent: d, primary: p, score: c.score, dependentRole: roleFilter(a.role), primaryRole: roleFilter(b.role) });
       }
     }
+  }
+  return out;
+}
+
+/**
+ * A group's mandatory colocation reaches its first member, and the rest follow through the
+ * internal colocations; but once a member is unmanaged (and so stays where it is), every member
+ * after it gets the colocation too (Pacemaker's expand_group_colocations).
+ */
+function pastUnmanaged(ws: WorkingSet, groupId: string | undefined, score: number): Rsc[] {
+  const g = groupId !== undefined && score >= 1_000_000 ? ws.groups.find((x) => x.id === groupId && !x.cloneOf) : undefined;
+  if (!g || g.children.length === 0) return [];
+  const out: Rsc[] = [];
+  let anyUnmanaged = !g.children[0]!.managed;
+  for (const m of g.children.slice(1)) {
+    if (anyUnmanaged) out.push(m);
+    else if (!m.managed) anyUnmanaged = true;
   }
   return out;
 }
