@@ -120,6 +120,8 @@ export interface ResourceSet {
   readonly role?: Role;
   readonly score?: number;
   readonly kind?: string;
+  /** Colocation sets: "listed" colocates each member with the next one (default "group": with the previous one). */
+  readonly ordering?: string;
 }
 
 export interface ColocationConstraint {

@@ -182,6 +182,7 @@ function parseSets(el: XmlElement, idx: IdIndex): ResourceSet[] {
       role: normalizeRole(s.attrs['role']),
       score: parseScore(s.attrs['score']),
       kind: s.attrs['kind'],
+      ordering: s.attrs['ordering'],
     };
   });
 }

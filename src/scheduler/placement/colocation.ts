@@ -68,8 +68,10 @@ export function resolveColocations(ws: WorkingSet): Colocation[] {
           for (let j = 0; j < i; j++) out.push({ ...base, dependent: members[i]!, primary: members[j]!, score, dependentRole: role, primaryRole: role });
         }
       } else if (score > 0 && set.sequential) {
+        const listed = set.ordering === 'listed';
         for (let i = 1; i < members.length; i++) {
-          out.push({ ...base, dependent: members[i]!, primary: members[i - 1]!, score, dependentRole: role, primaryRole: role });
+          const [dependent, primary] = listed ? [members[i - 1]!, members[i]!] : [members[i]!, members[i - 1]!];
+          out.push({ ...base, dependent, primary, score, dependentRole: role, primaryRole: role });
         }
       }
     }
