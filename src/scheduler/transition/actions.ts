@@ -62,7 +62,8 @@ function startResource(ws: WorkingSet, rsc: Rsc, node: NodeInfo | undefined, opt
   if (!node) return;
   const start = customAction(ws, rsc, 'start', node, true);
   if (!rsc.managed) start.runnable = false;
-  if (!optional) start.optional = false;
+  // As Pacemaker's start_resource: a start that cannot run (no quorum, say) is left optional.
+  if (!optional && start.runnable) start.optional = false;
   if (restarting && node === expectedNode(rsc)) start.pseudo = true;
 }
 
