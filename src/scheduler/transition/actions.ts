@@ -710,9 +710,8 @@ function applyGroupSummaries(ws: WorkingSet): boolean {
       if (!task || !ga.optional) continue;
       const required = g.children.some((c) => {
         const ma = c.actions.find((a) => a.task === task && a.intervalMs === 0);
-        // Pacemaker keeps an unmanaged member's actions, and a start that could not run
-        // where it was created, optional; here those are required but unrunnable.
-        return ma !== undefined && !ma.optional && c.managed && (ma.runnable || ma.node === undefined || task === 'stop');
+        // Pacemaker keeps an unmanaged member's actions optional; here they are required but unrunnable.
+        return ma !== undefined && !ma.optional && c.managed;
       });
       if (required) {
         ga.optional = false;
