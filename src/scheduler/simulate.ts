@@ -51,6 +51,8 @@ export function scheduleWorkingSet(ws: WorkingSet): ScheduleResult {
   for (const g of [...ws.groups, ...ws.clones]) scores.push(...(g.assignScores ?? []), ...(g.promotionScores ?? []));
   for (const r of ws.rscs) {
     if (r.orphan && r.cloneOf) continue;
+    // Nor has an orphan that is not active anywhere (it is only cleaned up).
+    if (r.orphan && r.runningOn.length === 0) continue;
     for (const n of ws.nodes) {
       const s = (r.printedScores ?? r.allowed).get(n.id);
       if (s !== undefined) scores.push(`pcmk__primitive_assign: ${r.id} allocation score on ${n.uname}: ${formatScore(s)}`);
