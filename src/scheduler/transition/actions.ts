@@ -227,7 +227,9 @@ export function scheduleShutdowns(ws: WorkingSet): Action[] {
     const a = customAction(ws, undefined, 'do_shutdown', node, false, { key: `do_shutdown-${node.uname}` });
     out.push(a);
     for (const rsc of ws.rscs) {
-      for (const s of rsc.actions) if (s.task === 'stop' && s.node === node) order(ws, s, a, { impliesThen: false });
+      // An unmanaged resource's stop is not waited for; a managed one that cannot stop holds the shutdown.
+      if (!rsc.managed) continue;
+      for (const s of rsc.actions) if (s.task === 'stop' && s.node === node) order(ws, s, a, { runnableLeft: true });
     }
   }
   return out;
