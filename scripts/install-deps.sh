@@ -11,6 +11,7 @@ packages=(
   e2fsprogs util-linux mount        # mkfs.ext4, losetup, blockdev, mount
   corosync corosync-vqsim           # corosync -t and corosync-vqsim, to compare config parsing and quorum
   iptables iproute2                 # cutting links between test nodes in their own network namespaces
+  openssl                           # certificates for the TLS peer-link tests
   pacemaker-cli-utils               # crm_simulate, the scheduler's live oracle
 )
 if [ "$(id -u)" -eq 0 ]; then
