@@ -232,6 +232,9 @@ export function scheduleShutdowns(ws: WorkingSet): Action[] {
       for (const s of rsc.actions) if (s.task === 'stop' && s.node === node) order(ws, s, a, { runnableLeft: true });
     }
   }
+  // The DC shuts down after every other node, to avoid repeated elections.
+  const dcDown = out.find((a) => a.node?.attrs.get('#is_dc') === 'true');
+  if (dcDown) for (const a of out) if (a !== dcDown) order(ws, a, dcDown, {});
   return out;
 }
 
