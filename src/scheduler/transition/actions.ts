@@ -227,9 +227,14 @@ export function scheduleShutdowns(ws: WorkingSet): Action[] {
     const a = customAction(ws, undefined, 'do_shutdown', node, false, { key: `do_shutdown-${node.uname}` });
     out.push(a);
     for (const rsc of ws.rscs) {
-      // An unmanaged resource's stop is not waited for; a managed one that cannot stop holds the shutdown.
-      if (!rsc.managed) continue;
-      for (const s of rsc.actions) if (s.task === 'stop' && s.node === node) order(ws, s, a, { runnableLeft: true });
+      // Resources in maintenance are left alone; an unmanaged one only when it is not blocked.
+      if (rsc.maintenance || ws.config.options.maintenanceMode || node.maintenance || (!rsc.managed && !rsc.blocked)) continue;
+      for (const s of rsc.actions) {
+        if (s.task !== 'stop' || s.node !== node) continue;
+        // Everything stops before the node shuts down; a stop that cannot happen holds the shutdown.
+        s.optional = false;
+        order(ws, s, a, { runnableLeft: true });
+      }
     }
   }
   // The DC shuts down after every other node, to avoid repeated elections.
@@ -661,12 +666,6 @@ function applyOrdering(o: Ordering): number {
       if (then.rsc && first.rsc && then.rsc !== first.rsc) first.reason ??= `required ${then.rsc.id} ${then.task}`;
       out |= 2;
     }
-    // A stop that must wait for an unmanaged resource's blocked stop is blocked too.
-    if ((o.impliesFirst || o.impliesThen || o.restart) && first.task === 'stop' && then.task === 'stop' && !first.runnable &&
-      first.rsc && !first.rsc.managed && then.runnable) {
-      then.runnable = false;
-      out |= 1;
-    }
     if (o.asymmetric && !first.runnable && then.runnable && !then.optional) {
       then.runnable = false;
       if (first.rsc && then.rsc !== first.rsc) then.reason ??= `unrunnable ${first.rsc.id} ${first.task}`;
@@ -697,6 +696,12 @@ function applyOrdering(o: Ordering): number {
       ((!then.optional && then.runnable && !then.rsc.startPending) || !then.runnable)) {
       first.optional = false;
       out |= 2;
+    }
+    // (After the restart handling, as in Pacemaker.) A stop that must wait for an unmanaged resource's blocked stop is blocked too.
+    if ((o.impliesFirst || o.impliesThen || o.restart) && first.task === 'stop' && then.task === 'stop' && !first.runnable &&
+      first.rsc && !first.rsc.managed && then.runnable) {
+      then.runnable = false;
+      out |= 1;
     }
   return out;
 }
