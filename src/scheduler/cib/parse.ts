@@ -92,7 +92,11 @@ function nvSets(parent: XmlElement | undefined, tag: string, idx: IdIndex, first
 export function flattenSets(sets: readonly NvSet[], into: Record<string, string> = {}): Record<string, string> {
   for (const s of sets) {
     if (s.rule) continue;
-    for (const p of s.pairs) if (!(p.name in into)) into[p.name] = p.value;
+    for (const p of s.pairs) {
+      // "#default" asks for the default: it drops a value an earlier set gave (Pacemaker's populate_hash).
+      if (p.value.toLowerCase() === '#default') delete into[p.name];
+      else if (!(p.name in into)) into[p.name] = p.value;
+    }
   }
   return into;
 }
