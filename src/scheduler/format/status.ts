@@ -169,9 +169,9 @@ function stoppedCandidates(ws: WorkingSet, cl: GroupRsc): NodeInfo[] {
 }
 
 /** A healthy active member: on one clean node, managed, not failed, orphaned or starting. */
-function plainStarted(r: Rsc, pending: boolean): boolean {
+function plainStarted(r: Rsc, pending: boolean, anyRole = false): boolean {
   return r.runningOn.length === 1 && !r.runningOn[0]!.unclean && r.managed && !r.failed && !r.orphan && !(pending && r.pendingTask !== undefined) &&
-    (r.role === 'Started' || r.role === 'Unknown');
+    (r.role === 'Started' || r.role === 'Unknown' || (anyRole && (r.role === 'Unpromoted' || r.role === 'Promoted')));
 }
 
 /**
@@ -182,13 +182,16 @@ function groupInstanceLines(ws: WorkingSet, cl: GroupRsc, pending: boolean): str
   const info = cl.clone!;
   const out: string[] = [];
   const started: NodeInfo[] = [];
+  const promoted: NodeInfo[] = [];
   const base = (id: string): string => id.replace(/:\d+$/, '');
+  // A promotable group instance is listed by its highest member role.
+  const plain = (r: Rsc): boolean => plainStarted(r, pending, info.promotable);
   for (const g of cl.instances ?? []) {
     const active = g.children.filter((r) => r.runningOn.length > 0);
     if (!info.unique && active.length === 0) continue;
     const nodes = new Set(g.children.flatMap((r) => r.runningOn));
-    if (!info.unique && active.length === g.children.length && nodes.size === 1 && g.children.every((r) => plainStarted(r, pending))) {
-      started.push([...nodes][0]!);
+    if (!info.unique && active.length === g.children.length && nodes.size === 1 && g.children.every(plain)) {
+      (info.promotable && g.children.some((r) => r.role === 'Promoted') ? promoted : started).push([...nodes][0]!);
       continue;
     }
     out.push(`      * Resource Group: ${g.id}:`);
@@ -196,8 +199,10 @@ function groupInstanceLines(ws: WorkingSet, cl: GroupRsc, pending: boolean): str
   }
   if (info.unique) return out;
   const byName = (a: NodeInfo, b: NodeInfo): number => ws.nodes.indexOf(a) - ws.nodes.indexOf(b);
-  if (started.length) out.push(`      * Started: [ ${[...new Set(started)].sort(byName).map((n) => n.uname).join(' ')} ]`);
-  if (started.length < info.max) out.push(...stoppedLines(ws, cl));
+  const list = (ns: NodeInfo[]): string => [...new Set(ns)].sort(byName).map((n) => n.uname).join(' ');
+  if (promoted.length) out.push(`      * Promoted: [ ${list(promoted)} ]`);
+  if (started.length) out.push(`      * ${info.promotable ? 'Unpromoted' : 'Started'}: [ ${list(started)} ]`);
+  if (started.length + promoted.length < info.max) out.push(...stoppedLines(ws, cl));
   return out;
 }
 
