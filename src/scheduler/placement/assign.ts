@@ -8,7 +8,7 @@ import type { Colocation } from './colocation.js';
 import { assignGroupInstances, distributeInstances, isOrphan } from './clone-instances.js';
 import { evalRule, ruleScore } from './rules.js';
 import { healthLocations } from './health.js';
-import { addPromotionScores, applyCloneColocScore, setGroupInstanceRoles, setInstanceRoles } from './promotable.js';
+import { addGroupPromotionScores, addPromotionScores, applyCloneColocScore, setGroupInstanceRoles, setInstanceRoles } from './promotable.js';
 import { assignmentOrder, banInsufficientCapacity, compareCapacities, consumeCapacity, releaseCapacity } from './utilization.js';
 
 export function nodeAvailable(n: NodeInfo): boolean {
@@ -179,6 +179,7 @@ export class Assigner {
     const cl = rsc.cloneOf;
     if (cl?.instances && !cl.assignScores) {
       // A clone of a group: its instances are whole groups.
+      if (cl.clone!.promotable) addGroupPromotionScores(ws, cl);
       assignGroupInstances(ws, cl, (inst) => { if (inst.children[0]) this.assign(inst.children[0]); });
       if (cl.clone!.promotable) setGroupInstanceRoles(ws, cl);
     }

@@ -330,6 +330,18 @@ function roleRank(r: string): number {
   return r === 'Unknown' ? 0 : r === 'Stopped' ? 1 : r === 'Started' ? 2 : r === 'Unpromoted' ? 3 : 4;
 }
 
+/** Before group instances are placed: a group's positive promotion score (its members' sum) raises its node score. */
+export function addGroupPromotionScores(ws: WorkingSet, cl: GroupRsc): void {
+  for (const g of cl.instances ?? []) {
+    for (const node of ws.nodes) {
+      const w = g.allowed.get(node.id);
+      if (w === undefined || !nodeAvailable(node)) continue;
+      const score = g.children.reduce((sum, c) => addScores(sum, promotionScore(cl, c, node) ?? 0), 0);
+      if (score > 0) g.allowed.set(node.id, addScores(w, score));
+    }
+  }
+}
+
 /**
  * Roles of a promotable clone's group instances (pcmk__set_instance_roles with groups as
  * instances): a group's promotion score is the sum of its members' (-1 when none is set),
