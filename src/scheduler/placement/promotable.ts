@@ -70,11 +70,11 @@ export function addPromotionScores(ws: WorkingSet, cl: GroupRsc): void {
   }
 }
 
-/** Nodes where a role-limited location constraint on the instance or its clone applies, with the score. */
-function promotedLocationScores(ws: WorkingSet, cl: GroupRsc, rsc: Rsc, node: NodeInfo): number[] {
+/** Scores of Promoted-role location constraints on the clone or on one instance (a primitive or a group) that apply on the node. */
+function promotedLocationScores(ws: WorkingSet, cl: GroupRsc, instance: Rsc | GroupRsc, node: NodeInfo): number[] {
   const out: number[] = [];
   for (const loc of ws.config.locations) {
-    if (loc.rsc !== cl.id && loc.rsc !== rsc.id) continue;
+    if (loc.rsc !== cl.id && loc.rsc !== instance.id) continue;
     if (loc.node !== undefined) {
       if (loc.role !== 'Promoted' || loc.score === undefined) continue;
       if (loc.node === node.uname || loc.node === node.id) out.push(loc.score);
@@ -369,7 +369,7 @@ export function setGroupInstanceRoles(ws: WorkingSet, cl: GroupRsc): void {
       p = scores.every((x) => x === undefined) ? -1 : scores.reduce<number>((sum, x) => addScores(sum, x ?? 0), 0);
     } else if (next === 'Promoted') p = 0;
     else p = -INFINITY;
-    for (const s of groupLocationScores(ws, cl, g, chosen)) p = addScores(p, s);
+    for (const s of promotedLocationScores(ws, cl, g, chosen)) p = addScores(p, s);
     priority.set(g, p);
     sortIndex.set(g, next === 'Promoted' ? INFINITY : p);
   }
@@ -408,24 +408,6 @@ export function setGroupInstanceRoles(ws: WorkingSet, cl: GroupRsc): void {
     promoted++;
   }
   cl.promotionScores = lines;
-}
-
-/** Role-limited location scores for a group instance: constraints on the clone or on the group. */
-function groupLocationScores(ws: WorkingSet, cl: GroupRsc, g: GroupRsc, node: NodeInfo): number[] {
-  const out: number[] = [];
-  for (const loc of ws.config.locations) {
-    if (loc.rsc !== cl.id && loc.rsc !== g.id) continue;
-    if (loc.node !== undefined) {
-      if (loc.role === 'Promoted' && loc.score !== undefined && (loc.node === node.uname || loc.node === node.id)) out.push(loc.score);
-      continue;
-    }
-    for (const rule of loc.rules) {
-      if ((rule.role ?? loc.role) !== 'Promoted' || !evalRule(rule, node.attrs, ws.now)) continue;
-      const s = ruleScore(rule, node.attrs);
-      if (s !== undefined) out.push(s);
-    }
-  }
-  return out;
 }
 
 export { INFINITY };
