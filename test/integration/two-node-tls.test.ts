@@ -46,7 +46,7 @@ test('tlshd.conf: sections, keys and line numbers; a missing key is named', () =
   const conf = parseTlshdConf('[main]\ndebug=0\n\n[authenticate.client]\nx509.truststore = /a/ca.pem\nx509.certificate=/a/c.pem\nx509.private_key=/a/k.pem\n', '/etc/tlshd.conf');
   const files = tlsFilesFor(conf, 'r0');
   assert.deepEqual([files.truststore.value, files.certificate.value, files.privateKey.value, files.truststore.line], ['/a/ca.pem', '/a/c.pem', '/a/k.pem', 5]);
-  assert.throws(() => tlsFilesFor(parseTlshdConf('[authenticate.server]\nx509.certificate=/c\n', 't.conf'), 'r0'), /t\.conf:0: resource r0 has 'tls yes', but neither \[authenticate.server\] nor \[authenticate.client\] sets x509.private_key/);
+  assert.throws(() => tlsFilesFor(parseTlshdConf('[authenticate.server]\nx509.certificate=/c\n', 't.conf'), 'r0'), /t\.conf: resource r0 has 'tls yes', but neither \[authenticate.server\] nor \[authenticate.client\] sets x509.private_key/);
   assert.throws(() => parseTlshdConf('[main]\nnonsense\n', 't.conf'), /t\.conf:2: expected "key = value"/);
   assert.throws(() => parseTlshdConf('x509.certificate=/c\n', 't.conf'), /t\.conf:1: "x509.certificate" is outside any \[section\]/);
 });
@@ -102,7 +102,7 @@ test('net { tls yes; } without tlshd.conf: up fails and names the file', { skip,
     t.must('alpha', ['create-md', 'r0']);
     const r = t.cli('alpha', ['up', 'r0']);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr + r.stdout, /\/nonexistent\/tlshd\.conf:0: resource r0 has 'tls yes', but the certificates cannot be found: ENOENT/);
+    assert.match(r.stderr + r.stdout, /\/nonexistent\/tlshd\.conf: resource r0 has 'tls yes', but the certificates cannot be found: ENOENT/);
     assert.equal(t.cli('alpha', ['up', 'r0']).code !== 0, true, 'still refused, nothing half set up');
   } finally {
     await t.cleanup();

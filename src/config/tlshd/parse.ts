@@ -4,8 +4,9 @@
 // Format: "[section]" headers, "key = value" lines, "#" or ";" comments.
 
 export class TlshdConfigError extends Error {
+  /** line 0: about the file as a whole. */
   constructor(readonly file: string, readonly line: number, message: string) {
-    super(`${file}:${line}: ${message}`);
+    super(line > 0 ? `${file}:${line}: ${message}` : `${file}: ${message}`);
     this.name = 'TlshdConfigError';
   }
 }
