@@ -1,9 +1,8 @@
 // Node health (node-health-strategy): "#health*" node attributes turn into location scores
 // for every resource, and red/yellow nodes are shown as such in the node list.
 import type { LocationConstraint } from '../cib/model.js';
-import { INFINITY, addScores, parseScore } from '../score.js';
+import { INFINITY, addScores, isTrue, parseScore } from '../score.js';
 import type { NodeInfo } from '../status/model.js';
-import { isTrue } from '../score.js';
 import type { WorkingSet } from '../working-set.js';
 import { flattenSets } from '../cib/parse.js';
 
