@@ -2,7 +2,7 @@
 //
 //   npm run build && node dist/bench/replication-fio.js [--size 1G] [--runtime 8] [--repeat 3]
 //        [--jobs seqwrite,randwrite16,randread16,randwrite1] [--sync-size 1G] [--no-sync] [--no-fio]
-//        [--dir /var/tmp] [--json]
+//        [--dir /var/tmp] [--sync-targets written|sparse] [--json]
 //
 // 1. fio, the jobs of bench/nbd-fio.ts, against the NBD export of a Primary that replicates
 //    with protocol C to a Secondary (two safeside daemons on this machine, 127.0.0.1 and
@@ -10,7 +10,12 @@
 //    Ratio = safeside IOPS / nbdkit IOPS. Writes are buffered on both sides (no FUA/flush).
 // 2. Full sync: `primary --force` with a fresh peer, timed until the peer is UpToDate, against
 //    `nbdcopy` between two `nbdkit file` exports of the same size. Both sources hold the same
-//    random data (on a sparse source nbdcopy would skip the holes).
+//    random data (on a sparse source nbdcopy would skip the holes). Both targets are written
+//    beforehand by default (`--sync-targets written`), as a disk that held data before: on a
+//    VM, the first write to a page of guest memory the host has not backed yet costs a host
+//    fault, so a sparse target measures memory first-touch (and favours whichever copy runs
+//    second, on pages the first one freed) more than the copy. `--sync-targets sparse`
+//    measures that case.
 //
 // Needs root (the daemons create loop devices), nbdkit, nbdcopy and fio.
 
@@ -30,6 +35,8 @@ const runtimeS = Number(arg('runtime', '8'));
 const repeat = Math.max(1, Number(arg('repeat', '3')));
 const wantJobs = arg('jobs', JOBS.map((j) => j.id).join(',')).split(',');
 const baseDir = arg('dir', os.tmpdir());
+const syncTargets = arg('sync-targets', 'written');
+if (syncTargets !== 'written' && syncTargets !== 'sparse') throw new Error(`--sync-targets: expected 'written' or 'sparse', got '${syncTargets}'`);
 
 function nbdkitFile(file: string, sock: string, children: ChildProcess[]): string {
   const child = spawn('nbdkit', ['--foreground', '--exit-with-parent', '--unix', sock, 'file', file], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -48,6 +55,92 @@ function fillRandom(file: string, bytes: number): void {
     }
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** Write zeros over the whole file, so its blocks are allocated and its pages resident. */
+function writeZeros(file: string, bytes: number): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let off = 0; off < bytes; off += chunk.length) fs.writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - off), off);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+interface SyncRun {
+  usableBytes: number;
+  /** From alpha accepting `primary --force` to alpha seeing the peer UpToDate (after the target's flush), by the daemons' log clocks. */
+  syncS: number;
+  /** From the SyncTarget state to the target's "Resync done" (before its final flush). */
+  transferS: number;
+  copyFlushS: number;
+  copyS: number;
+}
+
+/** Milliseconds timestamp of the first pino line of `log` whose msg matches `re`. */
+function logTime(log: string, re: RegExp, what: string): number {
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const rec = JSON.parse(line) as { time?: number; msg?: string };
+    if (typeof rec.msg === 'string' && re.test(rec.msg) && typeof rec.time === 'number') return rec.time;
+  }
+  throw new Error(`no log line for ${what} (${re})`);
+}
+
+/**
+ * One full sync and, on the same data, nbdcopy with and without --flush. The sync is timed
+ * by the daemons' own log clocks, so the CLI's process start and status polling are not in it.
+ */
+async function fullSyncRun(TwoNodes: typeof TwoNodesT, pairs: TwoNodesT[], children: ChildProcess[], dir: string, syncBytes: number): Promise<SyncRun> {
+  const t = await TwoNodes.create({ prefix: 'sync-bench', sizeBytes: syncBytes });
+  pairs.push(t);
+  const src = path.join(dir, 'copy-src.img');
+  const dst = path.join(dir, 'copy-dst.img');
+  try {
+    process.stderr.write(`filling ${(syncBytes / 2 ** 20).toFixed(0)} MiB of random data ...\n`);
+    fillRandom(t.disks.alpha, syncBytes);
+    fs.copyFileSync(t.disks.alpha, src);
+    fs.closeSync(fs.openSync(dst, 'w'));
+    fs.truncateSync(dst, syncBytes);
+    if (syncTargets === 'written') for (const f of [t.disks.bravo, dst]) writeZeros(f, syncBytes);
+
+    for (const n of ['alpha', 'bravo'] as const) t.must(n, ['create-md', '--force', 'r0']);
+    for (const n of ['alpha', 'bravo'] as const) t.must(n, ['up', 'r0']);
+    await t.waitConnected(30_000);
+    const usableBytes = t.status('alpha').sizeKiB * 1024;
+    process.stderr.write(`full sync of ${(usableBytes / 2 ** 20).toFixed(0)} MiB ...\n`);
+    t.must('alpha', ['primary', '--force', 'r0']);
+    await t.waitInSync(600_000);
+    const forced = logTime(t.log('alpha'), /Forced to consider local data as UpToDate/, 'primary --force');
+    const peerUpToDate = logTime(t.log('alpha'), /repl\( SyncSource -> Established \), peer disk UpToDate/, 'the end of the sync');
+    const targetStart = logTime(t.log('bravo'), /repl\( SyncTarget \)/, 'the start of the sync on the target');
+    const targetDone = logTime(t.log('bravo'), /Resync done/, "the target's Resync done");
+    await t.cleanup();
+    pairs.pop();
+
+    const copy = async (flush: boolean): Promise<number> => {
+      if (syncTargets === 'written') writeZeros(dst, syncBytes);
+      const srcSock = path.join(dir, 'src.sock');
+      const dstSock = path.join(dir, 'dst.sock');
+      for (const sock of [srcSock, dstSock]) fs.rmSync(sock, { force: true });
+      const srcUri = nbdkitFile(src, srcSock, children);
+      const dstUri = nbdkitFile(dst, dstSock, children);
+      await Promise.all([waitForSocket(srcSock, 10_000), waitForSocket(dstSock, 10_000)]);
+      const c0 = performance.now();
+      await run('nbdcopy', [...(flush ? ['--flush'] : []), srcUri, dstUri], 600_000);
+      const s = (performance.now() - c0) / 1000;
+      for (const c of children.splice(0)) await stop(c);
+      return s;
+    };
+    process.stderr.write('nbdcopy ...\n');
+    const copyFlushS = await copy(true);
+    const copyS = await copy(false);
+    return { usableBytes, syncS: (peerUpToDate - forced) / 1000, transferS: (targetDone - targetStart) / 1000, copyFlushS, copyS };
+  } finally {
+    fs.rmSync(src, { force: true });
+    fs.rmSync(dst, { force: true });
   }
 }
 
@@ -112,49 +205,30 @@ async function main(): Promise<void> {
 
     // ------------------------------------------------------------ full sync vs nbdcopy
     if (!flag('no-sync')) {
-      const t = await TwoNodes.create({ prefix: 'sync-bench', sizeBytes: syncBytes });
-      pairs.push(t);
-      process.stderr.write(`filling ${syncSizeArg} of random data ...\n`);
-      fillRandom(t.disks.alpha, syncBytes);
-      const src = path.join(dir, 'copy-src.img');
-      fs.copyFileSync(t.disks.alpha, src);
-      const dst = path.join(dir, 'copy-dst.img');
-      fs.closeSync(fs.openSync(dst, 'w'));
-      fs.truncateSync(dst, syncBytes);
-
-      for (const n of ['alpha', 'bravo'] as const) t.must(n, ['create-md', '--force', 'r0']);
-      for (const n of ['alpha', 'bravo'] as const) t.must(n, ['up', 'r0']);
-      await t.waitConnected(30_000);
-      const usable = t.status('alpha').sizeKiB * 1024;
-      process.stderr.write(`full sync of ${(usable / 2 ** 20).toFixed(0)} MiB ...\n`);
-      const t0 = performance.now();
-      t.must('alpha', ['primary', '--force', 'r0']);
-      await t.waitInSync(600_000);
-      const syncS = (performance.now() - t0) / 1000;
-      const resyncLine = /Resync done \(total (\d+) sec; (\d+) KiB\)/.exec(t.log('bravo'));
-      await t.cleanup();
-      pairs.pop();
-
-      const srcSock = path.join(dir, 'src.sock');
-      const dstSock = path.join(dir, 'dst.sock');
-      const srcUri = nbdkitFile(src, srcSock, children);
-      const dstUri = nbdkitFile(dst, dstSock, children);
-      await Promise.all([waitForSocket(srcSock, 10_000), waitForSocket(dstSock, 10_000)]);
-      process.stderr.write('nbdcopy ...\n');
-      const c0 = performance.now();
-      await run('nbdcopy', [srcUri, dstUri], 600_000);
-      const copyS = (performance.now() - c0) / 1000;
-      for (const c of children.splice(0)) await stop(c);
-      // nbdcopy copied the whole file; the sync the usable part (the rest is metadata).
-      const syncMiBs = usable / 2 ** 20 / syncS;
-      const copyMiBs = syncBytes / 2 ** 20 / copyS;
+      const runs: SyncRun[] = [];
+      for (let i = 0; i < repeat; i++) {
+        runs.push(await fullSyncRun(TwoNodes, pairs, children, dir, syncBytes));
+        process.stderr.write(`  sync ${runs[i]!.syncS.toFixed(2)} s, nbdcopy --flush ${runs[i]!.copyFlushS.toFixed(2)} s, nbdcopy ${runs[i]!.copyS.toFixed(2)} s\n`);
+      }
+      const usableMiB = runs[0]!.usableBytes / 2 ** 20;
+      const copiedMiB = syncBytes / 2 ** 20;
+      const mid = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const syncS = mid(runs.map((r) => r.syncS));
+      const transferS = mid(runs.map((r) => r.transferS));
+      const copyFlushS = mid(runs.map((r) => r.copyFlushS));
+      const copyS = mid(runs.map((r) => r.copyS));
+      const syncMiBs = usableMiB / syncS;
+      const copyFlushMiBs = copiedMiB / copyFlushS;
+      const copyMiBs = copiedMiB / copyS;
+      report.push(`sync targets: ${syncTargets}; median of ${repeat}`);
       report.push(
-        `full sync ${(usable / 2 ** 20).toFixed(0)} MiB: ${syncS.toFixed(2)} s = ${syncMiBs.toFixed(1)} MiB/s` +
-          (resyncLine ? ` (bravo logs: total ${resyncLine[1]} sec; ${resyncLine[2]} KiB)` : ''),
+        `full sync ${usableMiB.toFixed(0)} MiB, primary --force until the peer is UpToDate (data flushed): ${syncS.toFixed(2)} s = ${syncMiBs.toFixed(1)} MiB/s` +
+          ` (data transfer alone ${transferS.toFixed(2)} s = ${(usableMiB / transferS).toFixed(1)} MiB/s)`,
       );
-      report.push(`nbdcopy nbdkit file -> nbdkit file ${(syncBytes / 2 ** 20).toFixed(0)} MiB: ${copyS.toFixed(2)} s = ${copyMiBs.toFixed(1)} MiB/s`);
-      report.push(`resync / nbdcopy throughput ratio: ${(syncMiBs / copyMiBs).toFixed(2)}`);
-      json.sync = { syncS, syncMiBs, copyS, copyMiBs, ratio: syncMiBs / copyMiBs };
+      report.push(`nbdcopy --flush nbdkit file -> nbdkit file ${copiedMiB.toFixed(0)} MiB: ${copyFlushS.toFixed(2)} s = ${copyFlushMiBs.toFixed(1)} MiB/s`);
+      report.push(`nbdcopy (no flush) ${copiedMiB.toFixed(0)} MiB: ${copyS.toFixed(2)} s = ${copyMiBs.toFixed(1)} MiB/s`);
+      report.push(`resync / nbdcopy --flush throughput ratio: ${(syncMiBs / copyFlushMiBs).toFixed(2)} (against nbdcopy without flush: ${(syncMiBs / copyMiBs).toFixed(2)})`);
+      json.sync = { syncTargets, syncS, transferS, syncMiBs, copyFlushS, copyFlushMiBs, copyS, copyMiBs, ratio: syncMiBs / copyFlushMiBs, ratioNoFlush: syncMiBs / copyMiBs, runs };
     }
     if (flag('json')) process.stdout.write(JSON.stringify(json, null, 2) + '\n');
     process.stdout.write(report.join('\n') + '\n');
