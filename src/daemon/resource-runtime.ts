@@ -233,7 +233,10 @@ export class ResourceRuntime {
           if (pooled !== null) payloadPool.retain(pooled);
           this.io(
             e.opId,
-            () => (Buffer.isBuffer(data) ? this.vol(e.volume).io.data.write(e.offset, data, e.fua) : this.vol(e.volume).io.data.writeVectored(e.offset, data as Buffer[], e.fua)),
+            () => {
+              const bulk = e.bulk === true;
+              return Buffer.isBuffer(data) ? this.vol(e.volume).io.data.write(e.offset, data, e.fua, bulk) : this.vol(e.volume).io.data.writeVectored(e.offset, data as Buffer[], e.fua, bulk);
+            },
             pooled === null
               ? undefined
               : () => {
@@ -248,7 +251,7 @@ export class ResourceRuntime {
           // Resync and verify reads are done with their buffer within the step that
           // receives them (sent or digested); application reads are handed to the reader.
           const into = payloadPool.acquire(e.length);
-          this.io(e.opId, () => this.vol(e.volume).io.data.read(e.offset, e.length, into), undefined, into);
+          this.io(e.opId, () => this.vol(e.volume).io.data.read(e.offset, e.length, into, e.bulk === true), undefined, into);
           break;
         }
         case 'disk-flush':

@@ -11,6 +11,12 @@ import { MDF_PRIMARY_IND, type Superblock } from '../volume/metadata.js';
 import type { GenerationUuids } from '../volume/uuids.js';
 
 const AL_BLOCK_BYTES = 4096;
+/**
+ * Small application and replicated writes are done on the event loop: into the page cache
+ * they take a few microseconds, less than handing them to the thread pool and back (which
+ * also wakes a second thread on a busy machine). Measured in docs/replication-tests.md.
+ */
+const INLINE_WRITE_BYTES_MAX = 16 * 1024;
 
 export class VolumeIo {
   private constructor(
@@ -24,7 +30,12 @@ export class VolumeIo {
   static async open(resource: string, v: VolumeConfig, exportName: string): Promise<VolumeIo> {
     const { superblock, layout } = await readMetadata(v, { resource });
     const window = dataWindow(v, layout);
-    const data = await FileBlockExport.open(window.path, { name: exportName, offsetBytes: window.offsetBytes, sizeBytes: window.sizeBytes });
+    const data = await FileBlockExport.open(window.path, {
+      name: exportName,
+      offsetBytes: window.offsetBytes,
+      sizeBytes: window.sizeBytes,
+      inlineWriteBytesMax: INLINE_WRITE_BYTES_MAX,
+    });
     const metaPath = v.metaDisk.kind === 'internal' ? v.disk! : v.metaDisk.path;
     let meta: BackingDevice;
     try {

@@ -119,8 +119,10 @@ export type ReplicationEvent =
 
 export type ReplicationEffect =
   | { type: 'send'; peer: string; message: PeerMessage; payload: BlockData | null }
-  | { type: 'disk-write'; opId: number; volume: number; offset: number; data: BlockData; fua: boolean }
-  | { type: 'disk-read'; opId: number; volume: number; offset: number; length: number }
+  /** `bulk`: a one-pass write (resync data) the runtime may do around the page cache. */
+  | { type: 'disk-write'; opId: number; volume: number; offset: number; data: BlockData; fua: boolean; bulk?: boolean }
+  /** `bulk`: a one-pass read (resync, verify) the runtime may do around the page cache. */
+  | { type: 'disk-read'; opId: number; volume: number; offset: number; length: number; bulk?: boolean }
   | { type: 'disk-flush'; opId: number; volume: number }
   | { type: 'write-superblock'; opId: number; volume: number; uuids: GenerationUuids; flags: number }
   /** Bitmap bytes of one peer slot; when flushDataFirst, the data device is synced before they are written. */
@@ -1714,7 +1716,7 @@ export class ReplicationCore {
         // Checksum resync: send the digest of our block; the source sends data only if it differs.
         v.locks.acquire(offset, length, () => {
           this.io(
-            (opId) => ({ type: 'disk-read', opId, volume: v.volume, offset, length }),
+            (opId) => ({ type: 'disk-read', opId, volume: v.volume, offset, length, bulk: true }),
             (ok, data) => {
               v.locks.release(offset, length);
               const digest = ok && data ? this.deps.digest(this.cfg.csumsAlg, data) : null;
@@ -1742,7 +1744,7 @@ export class ReplicationCore {
     // Locked against application writes: the stream order then matches the disk order.
     v.locks.acquire(offset, length, () => {
       this.io(
-        (opId) => ({ type: 'disk-read', opId, volume, offset, length }),
+        (opId) => ({ type: 'disk-read', opId, volume, offset, length, bulk: true }),
         (ok, data) => {
           // Send before releasing the range: a write waiting for it must follow this data on the wire.
           this.answerResyncRequest(p, pv, volume, offset, length, digest, ok ? (data ?? null) : null);
@@ -1777,7 +1779,7 @@ export class ReplicationCore {
     pv.receivedKiB += length / 1024;
     v.locks.acquire(offset, length, () => {
       this.io(
-        (opId) => ({ type: 'disk-write', opId, volume, offset, data, fua: false }),
+        (opId) => ({ type: 'disk-write', opId, volume, offset, data, fua: false, bulk: true }),
         (ok) => {
           v.locks.release(offset, length);
           if (!ok) return this.protocolError(p, `local write error at ${offset} during resync`);
@@ -1885,7 +1887,7 @@ export class ReplicationCore {
       pv.verifyInflight++;
       v.locks.acquire(offset, length, () => {
         this.io(
-          (opId) => ({ type: 'disk-read', opId, volume: v.volume, offset, length }),
+          (opId) => ({ type: 'disk-read', opId, volume: v.volume, offset, length, bulk: true }),
           (ok, data) => {
             if (p.conn === C.Connected && pv.repl === C.VerifyS) {
               const digests = ok && data ? this.blockDigests(data, this.cfg.verifyAlg) : [];
@@ -1917,7 +1919,7 @@ export class ReplicationCore {
     if (offset + length > v.sizeBytes) return this.protocolError(p, 'verify request beyond the end');
     v.locks.acquire(offset, length, () => {
       this.io(
-        (opId) => ({ type: 'disk-read', opId, volume, offset, length }),
+        (opId) => ({ type: 'disk-read', opId, volume, offset, length, bulk: true }),
         (ok, data) => {
           v.locks.release(offset, length);
           if (p.conn !== C.Connected) return;

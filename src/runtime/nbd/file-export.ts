@@ -2,13 +2,15 @@
 // block device. Bytes outside the window (e.g. DRBD-style metadata at the end of the backing
 // device) are never touched: every call is bounds-checked here as well as in the server.
 //
-// Writes go to the page cache; flush() and FUA use fdatasync. TRIM is accepted and ignored
+// Writes go to the page cache, except bulk transfers (see directIo); flush() and FUA use
+// fdatasync, which covers both paths (it is per file, not per descriptor). TRIM is accepted and ignored
 // (allowed by the NBD spec: it is only a hint). The file descriptor is shared by all
 // connections, so flush() covers writes from every connection (NBD_FLAG_CAN_MULTI_CONN).
 
 import fs from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { BlockIoError, NbdErrno, type VectoredBlockExport } from './block-export.js';
+import { payloadPool, DIRECT_IO_ALIGN_BYTES } from '../buffer-pool.js';
 
 export interface FileBlockExportOptions {
   name: string;
@@ -23,11 +25,32 @@ export interface FileBlockExportOptions {
    * (event-loop) thread instead of libuv's thread pool (default 0: never). This saves two thread
    * hand-offs per request, which dominate small-block latency when the data is in the page
    * cache, but blocks the event loop for the duration of the syscall (a cold read from disk,
-   * or dirty-page throttling on write). Only for processes that serve NBD and nothing
-   * latency-critical (e.g. a dedicated NBD worker), never for the cluster daemon's main loop.
+   * or dirty-page throttling on write). Reads only for processes that serve NBD and nothing
+   * latency-critical (e.g. a dedicated NBD worker); see inlineWriteBytesMax for writes.
    */
   inlineIoBytesMax?: number;
+  /**
+   * Like inlineIoBytesMax, for non-FUA writes only (default: inlineIoBytesMax). A buffered
+   * write of a few KiB lands in the page cache in microseconds, less than the two thread
+   * hand-offs cost, and waits longer only while the kernel throttles a writer that dirties
+   * pages faster than the disk takes them; a read that misses the cache waits for the disk
+   * every time, so reads can stay on the thread pool while writes are inline.
+   */
+  inlineWriteBytesMax?: number;
+  /**
+   * Bulk transfers (reads and writes the caller marks as bulk, e.g. resync) of a regular file
+   * bypass the page cache with O_DIRECT when they are large and their buffer is aligned
+   * (default true). They pass over the data once, so caching it only costs: through the page
+   * cache a large transfer leaves large folios behind (Linux 6.16+ ext4 sizes a folio by the
+   * write or the readahead that created it, up to 2 MiB), and every later 4 KiB write into
+   * such a folio costs several times one into a small folio. DRBD, too, resyncs below any
+   * page cache.
+   */
+  directIo?: boolean;
 }
+
+/** Transfers from this size up may go around the page cache (see FileBlockExportOptions.directIo). */
+export const DIRECT_IO_MIN_BYTES = 64 * 1024;
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
 let zeroChunk: Buffer | null = null;
@@ -49,6 +72,9 @@ export class FileBlockExport implements VectoredBlockExport {
     readonly offsetBytes: number,
     readonly sizeBytes: number,
     private readonly inlineIoBytesMax: number,
+    private readonly inlineWriteBytesMax: number,
+    /** The same file opened with O_DIRECT, or null (block device, unsupported filesystem, or disabled). */
+    private direct: FileHandle | null,
   ) {}
 
   static async open(path: string, options: FileBlockExportOptions): Promise<FileBlockExport> {
@@ -75,7 +101,9 @@ export class FileBlockExport implements VectoredBlockExport {
         throw new Error(`${path}: not a regular file or block device`);
       }
       const inline = options.inlineIoBytesMax ?? 0;
-      return new FileBlockExport(handle, path, options.name, options.description ?? '', readOnly, offsetBytes, sizeBytes, inline);
+      const inlineWrites = options.inlineWriteBytesMax ?? inline;
+      const direct = st.isFile() && (options.directIo ?? true) ? await openDirect(path, readOnly) : null;
+      return new FileBlockExport(handle, path, options.name, options.description ?? '', readOnly, offsetBytes, sizeBytes, inline, inlineWrites, direct);
     } catch (err) {
       await handle.close().catch(() => {});
       throw err;
@@ -102,14 +130,71 @@ export class FileBlockExport implements VectoredBlockExport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const direct = this.direct;
+    this.direct = null;
+    await direct?.close().catch(() => undefined);
     await this.handle.close();
   }
 
-  /** Read into `into` (exactly `length` bytes, e.g. a pooled buffer) or a new buffer. */
-  read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+  /** Whether a transfer of `buffers` at file position `position` may use O_DIRECT. */
+  private directFor(position: number, buffers: Buffer[], length: number): FileHandle | null {
+    if (this.direct === null || length < DIRECT_IO_MIN_BYTES || position % DIRECT_IO_ALIGN_BYTES !== 0) return null;
+    for (const b of buffers) if (!payloadPool.isDirectCapable(b)) return null;
+    return this.direct;
+  }
+
+  /** A filesystem that refuses an O_DIRECT transfer (EINVAL) gets none again; the transfer is redone through the page cache. */
+  private directFailed(err: NodeJS.ErrnoException): boolean {
+    if (err.code !== 'EINVAL') return false;
+    const direct = this.direct;
+    this.direct = null;
+    void direct?.close().catch(() => undefined);
+    return true;
+  }
+
+  private async readDirect(fh: FileHandle, position: number, buf: Buffer): Promise<Buffer | null> {
+    try {
+      for (let done = 0; done < buf.length; ) {
+        const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+        if (bytesRead === 0) {
+          buf.fill(0, done);
+          break;
+        }
+        done += bytesRead;
+        // A short O_DIRECT read that left the alignment behind is finished through the page cache.
+        if (done < buf.length && done % DIRECT_IO_ALIGN_BYTES !== 0) return null;
+      }
+      return buf;
+    } catch (err) {
+      if (this.directFailed(err as NodeJS.ErrnoException)) return null;
+      throw ioError('read', err as NodeJS.ErrnoException);
+    }
+  }
+
+  /** Whole write through O_DIRECT; false if the page cache must do it instead. */
+  private async writeDirect(fh: FileHandle, position: number, chunks: Buffer[], length: number): Promise<boolean> {
+    try {
+      const n = chunks.length === 1 ? (await fh.write(chunks[0]!, 0, length, position)).bytesWritten : (await fh.writev(chunks, position)).bytesWritten;
+      if (n < length) await this.pwriteAll(position + n, Buffer.concat(chunks, length).subarray(n));
+      return true;
+    } catch (err) {
+      if (this.directFailed(err as NodeJS.ErrnoException)) return false;
+      throw ioError('write', err as NodeJS.ErrnoException);
+    }
+  }
+
+  /**
+   * Read into `into` (exactly `length` bytes, e.g. a pooled buffer) or a new buffer. A `bulk`
+   * read (one pass over the data, like a resync) goes around the page cache when it can.
+   */
+  read(offset: number, length: number, into?: Buffer, bulk = false): Promise<Buffer> {
     const bad = this.check(offset, length);
     if (bad) return Promise.reject(bad);
     if (into !== undefined && into.length !== length) return Promise.reject(new RangeError(`read of ${length} bytes into a buffer of ${into.length}`));
+    const direct = bulk && into !== undefined ? this.directFor(this.offsetBytes + offset, [into], length) : null;
+    if (direct !== null) {
+      return this.readDirect(direct, this.offsetBytes + offset, into!).then((b) => b ?? this.read(offset, length, into, false));
+    }
     const buf = into ?? Buffer.allocUnsafe(length);
     if (length <= this.inlineIoBytesMax) {
       try {
@@ -145,11 +230,17 @@ export class FileBlockExport implements VectoredBlockExport {
     });
   }
 
-  write(offset: number, data: Buffer, fua: boolean): Promise<void> {
+  /** Write `data` at `offset`; a `bulk` write (one pass, like a resync) goes around the page cache when it can. */
+  write(offset: number, data: Buffer, fua: boolean, bulk = false): Promise<void> {
     const bad = this.check(offset, data.length);
     if (bad) return Promise.reject(bad);
     if (this.readOnly) return Promise.reject(new BlockIoError(NbdErrno.EPERM, 'export is read-only'));
-    if (!fua && data.length <= this.inlineIoBytesMax) {
+    const direct = bulk ? this.directFor(this.offsetBytes + offset, [data], data.length) : null;
+    if (direct !== null) {
+      const p = this.writeDirect(direct, this.offsetBytes + offset, [data], data.length).then((done) => (done ? undefined : this.pwriteAll(this.offsetBytes + offset, data)));
+      return fua ? p.then(() => this.flush()) : p;
+    }
+    if (!fua && data.length <= this.inlineWriteBytesMax) {
       try {
         const fd = this.handle.fd;
         for (let done = 0; done < data.length; ) {
@@ -165,15 +256,20 @@ export class FileBlockExport implements VectoredBlockExport {
   }
 
   /** pwritev of the received chunks, no reassembly copy. */
-  writeVectored(offset: number, chunks: Buffer[], fua: boolean): Promise<void> {
+  writeVectored(offset: number, chunks: Buffer[], fua: boolean, bulk = false): Promise<void> {
     let length = 0;
     for (const c of chunks) length += c.length;
     const bad = this.check(offset, length);
     if (bad) return Promise.reject(bad);
     if (this.readOnly) return Promise.reject(new BlockIoError(NbdErrno.EPERM, 'export is read-only'));
-    if (chunks.length === 1) return this.write(offset, chunks[0]!, fua);
+    if (chunks.length === 1) return this.write(offset, chunks[0]!, fua, bulk);
     const position = this.offsetBytes + offset;
-    if (!fua && length <= this.inlineIoBytesMax) {
+    const direct = bulk ? this.directFor(position, chunks, length) : null;
+    if (direct !== null) {
+      const p = this.writeDirect(direct, position, chunks, length).then((done) => (done ? undefined : this.pwriteAll(position, Buffer.concat(chunks, length))));
+      return fua ? p.then(() => this.flush()) : p;
+    }
+    if (!fua && length <= this.inlineWriteBytesMax) {
       try {
         const n = fs.writevSync(this.handle.fd, chunks, position);
         if (n === length) return Promise.resolve();
@@ -243,6 +339,14 @@ export class FileBlockExport implements VectoredBlockExport {
       return new BlockIoError(NbdErrno.EINVAL, `range ${offset}+${length} outside the export (${this.sizeBytes} bytes)`);
     }
     return null;
+  }
+}
+
+async function openDirect(path: string, readOnly: boolean): Promise<FileHandle | null> {
+  try {
+    return await open(path, (readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR) | fs.constants.O_DIRECT);
+  } catch {
+    return null; // e.g. tmpfs: no O_DIRECT, everything goes through the page cache
   }
 }
 
