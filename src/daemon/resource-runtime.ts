@@ -233,10 +233,7 @@ export class ResourceRuntime {
           if (pooled !== null) payloadPool.retain(pooled);
           this.io(
             e.opId,
-            () => {
-              const bulk = e.bulk === true;
-              return Buffer.isBuffer(data) ? this.vol(e.volume).io.data.write(e.offset, data, e.fua, bulk) : this.vol(e.volume).io.data.writeVectored(e.offset, data as Buffer[], e.fua, bulk);
-            },
+            () => (Buffer.isBuffer(data) ? this.vol(e.volume).io.data.write(e.offset, data, e.fua) : this.vol(e.volume).io.data.writeVectored(e.offset, data as Buffer[], e.fua)),
             pooled === null
               ? undefined
               : () => {

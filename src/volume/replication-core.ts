@@ -119,8 +119,7 @@ export type ReplicationEvent =
 
 export type ReplicationEffect =
   | { type: 'send'; peer: string; message: PeerMessage; payload: BlockData | null }
-  /** `bulk`: a one-pass write (resync data) the runtime may do around the page cache. */
-  | { type: 'disk-write'; opId: number; volume: number; offset: number; data: BlockData; fua: boolean; bulk?: boolean }
+  | { type: 'disk-write'; opId: number; volume: number; offset: number; data: BlockData; fua: boolean }
   /** `bulk`: a one-pass read (resync, verify) the runtime may do around the page cache. */
   | { type: 'disk-read'; opId: number; volume: number; offset: number; length: number; bulk?: boolean }
   | { type: 'disk-flush'; opId: number; volume: number }
@@ -1779,7 +1778,7 @@ export class ReplicationCore {
     pv.receivedKiB += length / 1024;
     v.locks.acquire(offset, length, () => {
       this.io(
-        (opId) => ({ type: 'disk-write', opId, volume, offset, data, fua: false, bulk: true }),
+        (opId) => ({ type: 'disk-write', opId, volume, offset, data, fua: false }),
         (ok) => {
           v.locks.release(offset, length);
           if (!ok) return this.protocolError(p, `local write error at ${offset} during resync`);

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as P from '../../src/runtime/nbd/protocol.js';
 import { ByteQueue } from '../../src/runtime/byte-queue.js';
+import { payloadPool } from '../../src/runtime/buffer-pool.js';
 import { FileBlockExport } from '../../src/runtime/nbd/file-export.js';
 import { BlockIoError, NbdErrno } from '../../src/runtime/nbd/block-export.js';
 
@@ -162,6 +163,49 @@ test('FileBlockExport stays inside its window', async () => {
     await assert.rejects(ro.write(0, Buffer.alloc(1), false), (e: unknown) => e instanceof BlockIoError && e.nbdErrno === NbdErrno.EPERM);
     await ro.close();
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('FileBlockExport: large writes and bulk reads around the page cache agree with buffered I/O', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'safeside-nbd-direct-'));
+  const pool = payloadPool;
+  const held: Buffer[] = [];
+  try {
+    const file = path.join(dir, 'f');
+    const window = 4 * 1024 * 1024;
+    await writeFile(file, Buffer.alloc(window + 8192, 0x5a));
+    const exp = await FileBlockExport.open(file, { name: 'd', offsetBytes: 4096, sizeBytes: window });
+    const mib = 1024 * 1024;
+    // A small buffered write, then a large aligned write over it: the large one wins.
+    await exp.write(mib + 100, Buffer.alloc(10, 7), false);
+    const big = pool.acquire(mib);
+    held.push(big);
+    assert.ok(pool.isDirectCapable(big));
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+    await exp.write(mib, big, false);
+    // A small buffered write into what the large write wrote.
+    await exp.write(mib + 4096, Buffer.alloc(4096, 9), false);
+    const expected = Buffer.from(big);
+    expected.fill(9, 4096, 8192);
+    assert.deepEqual(await exp.read(mib, mib), expected, 'buffered read');
+    const into = pool.acquire(mib);
+    held.push(into);
+    assert.deepEqual(await exp.read(mib, mib, into, true), expected, 'bulk read');
+    // A large write that is not aligned in the file goes through the page cache, same result.
+    const odd = pool.acquire(2 * mib);
+    held.push(odd);
+    odd.fill(3);
+    await exp.write(512, odd.subarray(0, mib), false);
+    assert.ok((await exp.read(512, mib)).every((b) => b === 3));
+    await exp.flush();
+    await exp.close();
+    const raw = await readFile(file);
+    assert.ok(raw.subarray(0, 4096).every((b) => b === 0x5a), 'nothing before the window');
+    assert.ok(raw.subarray(4096 + window).every((b) => b === 0x5a), 'nothing after the window');
+    assert.deepEqual(raw.subarray(4096 + 512 + mib, 4096 + 2 * mib), expected.subarray(512));
+  } finally {
+    for (const b of held) pool.release(b);
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -2,7 +2,7 @@
 // block device. Bytes outside the window (e.g. DRBD-style metadata at the end of the backing
 // device) are never touched: every call is bounds-checked here as well as in the server.
 //
-// Writes go to the page cache, except bulk transfers (see directIo); flush() and FUA use
+// Writes go to the page cache, except large ones (see directIo); flush() and FUA use
 // fdatasync, which covers both paths (it is per file, not per descriptor). TRIM is accepted and ignored
 // (allowed by the NBD spec: it is only a hint). The file descriptor is shared by all
 // connections, so flush() covers writes from every connection (NBD_FLAG_CAN_MULTI_CONN).
@@ -38,13 +38,14 @@ export interface FileBlockExportOptions {
    */
   inlineWriteBytesMax?: number;
   /**
-   * Bulk transfers (reads and writes the caller marks as bulk, e.g. resync) of a regular file
-   * bypass the page cache with O_DIRECT when they are large and their buffer is aligned
-   * (default true). They pass over the data once, so caching it only costs: through the page
-   * cache a large transfer leaves large folios behind (Linux 6.16+ ext4 sizes a folio by the
-   * write or the readahead that created it, up to 2 MiB), and every later 4 KiB write into
-   * such a folio costs several times one into a small folio. DRBD, too, resyncs below any
-   * page cache.
+   * Large writes (DIRECT_IO_MIN_BYTES or more) and the reads the caller marks as bulk (one
+   * pass over the data, e.g. resync) bypass the page cache of a regular file with O_DIRECT
+   * when their buffer is aligned (default true). Through the page cache a large transfer
+   * leaves large folios behind (Linux 6.16+ ext4 sizes a folio by the write or the readahead
+   * that created it, up to 2 MiB), and every later 4 KiB write into such a folio costs
+   * several times one into a small folio. DRBD, too, writes its backing device below any
+   * page cache; the page cache that matters is the one above the replicated device. Small
+   * writes stay buffered: they are cheap there and later reads find them.
    */
   directIo?: boolean;
 }
@@ -230,12 +231,12 @@ export class FileBlockExport implements VectoredBlockExport {
     });
   }
 
-  /** Write `data` at `offset`; a `bulk` write (one pass, like a resync) goes around the page cache when it can. */
-  write(offset: number, data: Buffer, fua: boolean, bulk = false): Promise<void> {
+  /** Write `data` at `offset`; a large write goes around the page cache when it can (see directIo). */
+  write(offset: number, data: Buffer, fua: boolean): Promise<void> {
     const bad = this.check(offset, data.length);
     if (bad) return Promise.reject(bad);
     if (this.readOnly) return Promise.reject(new BlockIoError(NbdErrno.EPERM, 'export is read-only'));
-    const direct = bulk ? this.directFor(this.offsetBytes + offset, [data], data.length) : null;
+    const direct = this.directFor(this.offsetBytes + offset, [data], data.length);
     if (direct !== null) {
       const p = this.writeDirect(direct, this.offsetBytes + offset, [data], data.length).then((done) => (done ? undefined : this.pwriteAll(this.offsetBytes + offset, data)));
       return fua ? p.then(() => this.flush()) : p;
@@ -256,15 +257,15 @@ export class FileBlockExport implements VectoredBlockExport {
   }
 
   /** pwritev of the received chunks, no reassembly copy. */
-  writeVectored(offset: number, chunks: Buffer[], fua: boolean, bulk = false): Promise<void> {
+  writeVectored(offset: number, chunks: Buffer[], fua: boolean): Promise<void> {
     let length = 0;
     for (const c of chunks) length += c.length;
     const bad = this.check(offset, length);
     if (bad) return Promise.reject(bad);
     if (this.readOnly) return Promise.reject(new BlockIoError(NbdErrno.EPERM, 'export is read-only'));
-    if (chunks.length === 1) return this.write(offset, chunks[0]!, fua, bulk);
+    if (chunks.length === 1) return this.write(offset, chunks[0]!, fua);
     const position = this.offsetBytes + offset;
-    const direct = bulk ? this.directFor(position, chunks, length) : null;
+    const direct = this.directFor(position, chunks, length);
     if (direct !== null) {
       const p = this.writeDirect(direct, position, chunks, length).then((done) => (done ? undefined : this.pwriteAll(position, Buffer.concat(chunks, length))));
       return fua ? p.then(() => this.flush()) : p;
