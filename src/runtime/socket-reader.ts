@@ -20,8 +20,14 @@ const symbolsByName = (socket: object): Map<string, symbol> =>
  * valid only during the call. Call it while Node holds no unread bytes of the socket (e.g.
  * from a 'data' handler, which consumes them). Returns false when the socket cannot be
  * switched; it then emits 'data' as usual.
+ *
+ * `nextTarget`, asked after each chunk, may name where the next read goes instead: the
+ * unfilled rest of a payload buffer, so the kernel copies the payload straight into it
+ * (`onChunk` then receives a view of that buffer). It must return a buffer that stays
+ * valid until the read (the socket is closed before it is given to anyone else), sized so
+ * that no bytes beyond the payload can land in it.
  */
-export function readIntoReusedBuffer(socket: net.Socket, bytes: number, onChunk: (chunk: Buffer) => void): boolean {
+export function readIntoReusedBuffer(socket: net.Socket, bytes: number, onChunk: (chunk: Buffer) => void, nextTarget?: () => Buffer | null): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } | null })._handle;
   if (!handle || typeof handle.useUserBuffer !== 'function') return false;
   // Bytes Node already holds would be emitted after the ones read from now on: stay as is.
@@ -35,7 +41,8 @@ export function readIntoReusedBuffer(socket: net.Socket, bytes: number, onChunk:
   if (s[kBuffer] !== null && s[kBuffer] !== undefined) return false;
   const buf = Buffer.allocUnsafeSlow(bytes);
   s[kBuffer] = buf;
-  s[kBufferGen] = null;
+  // Node reads into whatever the generator returns next (the reused buffer when there is no payload to fill).
+  s[kBufferGen] = nextTarget === undefined ? null : (): Buffer => nextTarget() ?? buf;
   s[kBufferCb] = (nread: number, b: Buffer): boolean => {
     onChunk(b.subarray(0, nread));
     // false would stop reading: pausing is up to the caller (socket.pause()).

@@ -14,6 +14,7 @@ import {
   encodeHeaderJson,
   type Frame,
 } from '../../src/runtime/peer/frame.js';
+import { BufferPool } from '../../src/runtime/buffer-pool.js';
 
 function concat(bufs: Buffer[]): Buffer {
   return Buffer.concat(bufs);
@@ -237,5 +238,42 @@ test('fuzz: valid frames with mutated bytes only ever raise PeerProtocolError', 
       },
     ),
     { numRuns: 1000 },
+  );
+});
+
+test('property: a reader that fills payloads in place (payloadTarget) decodes the same frames, and copies no payload byte twice', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ type: fc.constantFrom('data', 'rs-data', 'ping'), payloadBytes: fc.constantFrom(0, 1, 4096, 70_000, 300_000) }), { minLength: 1, maxLength: 6 }),
+      fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 30 }),
+      (specs, readSizes) => {
+        const frames = specs.map((s, i) => ({ header: { type: s.type, n: i }, payload: s.payloadBytes === 0 ? null : Buffer.alloc(s.payloadBytes, (i * 37 + 11) & 0xff) }));
+        const wire = concat(frames.flatMap((f) => encodeFrame(FrameKind.message, f.header, f.payload)));
+        const dec = new FrameDecoder();
+        dec.setPayloadPool(new BufferPool());
+        const reused = Buffer.alloc(65_536);
+        const got: Frame[] = [];
+        let inPlaceBytes = 0;
+        for (let at = 0, r = 0; at < wire.length; r++) {
+          // What a socket read does: the kernel fills the buffer it was given, up to its length.
+          const target = dec.payloadTarget() ?? reused;
+          const n = Math.min(target.length, readSizes[r % readSizes.length]!, wire.length - at);
+          wire.copy(target, 0, at, at + n);
+          at += n;
+          if (target !== reused) inPlaceBytes += n;
+          dec.push(target.subarray(0, n));
+          for (let f = dec.next(); f !== null; f = dec.next()) got.push(f);
+          dec.ownRemainder();
+        }
+        assert.equal(got.length, frames.length);
+        got.forEach((g, i) => {
+          assert.deepEqual(g.header, frames[i]!.header);
+          assert.deepEqual(g.payload, frames[i]!.payload);
+        });
+        const bigPayload = frames.some((f) => (f.payload?.length ?? 0) >= 300_000);
+        if (bigPayload) assert.ok(inPlaceBytes > 0, 'a large payload is read in place at least in part');
+      },
+    ),
+    { numRuns: 200, seed: 7 },
   );
 });

@@ -293,7 +293,12 @@ class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
-    this.queue.push(chunk);
+    const pw = this.pwBuf;
+    if (this.pendingWrite && pw !== null && this.queue.length === 0 && chunk.buffer === pw.buffer && chunk.byteOffset === pw.byteOffset + this.pwFilled) {
+      this.pwFilled += chunk.length; // read straight into the payload buffer
+    } else {
+      this.queue.push(chunk);
+    }
     this.pump();
   }
 
@@ -523,10 +528,16 @@ class Connection {
     this.phase = 'transmission';
     // Requests are read through one reused buffer (no allocation per socket read; write
     // payloads are copied into pooled buffers as they arrive).
-    readIntoReusedBuffer(this.socket, READ_BUFFER_BYTES, (chunk) => {
-      this.onData(chunk);
-      this.queue.compact();
-    });
+    readIntoReusedBuffer(
+      this.socket,
+      READ_BUFFER_BYTES,
+      (chunk) => {
+        this.onData(chunk);
+        this.queue.compact();
+      },
+      // Write payloads are read by the kernel straight into their pooled buffers.
+      () => (this.pendingWrite && this.queue.length === 0 && this.pwBuf !== null && this.phase === 'transmission' ? this.pwBuf.subarray(this.pwFilled) : null),
+    );
     this.exportName = name;
     this.exp = exp;
     try {

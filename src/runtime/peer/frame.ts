@@ -331,7 +331,24 @@ export class FrameDecoder {
 
   push(chunk: Buffer): void {
     if (this.failure) throw this.failure;
+    const f = this.pooled;
+    if (f !== null && this.queue.length === 0 && chunk.buffer === f.buf.buffer && chunk.byteOffset === f.buf.byteOffset + f.filled) {
+      // Read straight into the payload (see payloadTarget): nothing to copy.
+      f.filled += chunk.length;
+      return;
+    }
     this.queue.push(chunk);
+  }
+
+  /**
+   * Where the next bytes of the connection belong when they are payload of the frame being
+   * received and nothing else is queued: the unfilled rest of its pooled buffer (for a socket
+   * reader that reads into it directly). Null otherwise.
+   */
+  payloadTarget(): Buffer | null {
+    const f = this.pooled;
+    if (f === null || this.queue.length > 0 || this.failure !== null) return null;
+    return f.filled < f.buf.length ? f.buf.subarray(f.filled) : null;
   }
 
   /** Copy the bytes still queued, so the pushed chunks may be overwritten (a reused read buffer). */

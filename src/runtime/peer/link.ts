@@ -1015,10 +1015,16 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> {
     // through one reused buffer: no allocation per socket read (see socket-reader.ts).
     conn.decoder.setPayloadPool(payloadPool);
     if (!conn.tls) {
-      readIntoReusedBuffer(conn.raw, READ_BUFFER_BYTES, (chunk) => {
-        this.onData(conn, chunk);
-        conn.decoder.ownRemainder();
-      });
+      readIntoReusedBuffer(
+        conn.raw,
+        READ_BUFFER_BYTES,
+        (chunk) => {
+          this.onData(conn, chunk);
+          conn.decoder.ownRemainder();
+        },
+        // Block payloads are read by the kernel straight into their pooled buffers.
+        () => (conn.state === 'closed' ? null : conn.decoder.payloadTarget()),
+      );
     }
     slot.pending.delete(conn);
     slot.established = conn;
