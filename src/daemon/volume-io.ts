@@ -35,6 +35,8 @@ export class VolumeIo {
       offsetBytes: window.offsetBytes,
       sizeBytes: window.sizeBytes,
       inlineWriteBytesMax: INLINE_WRITE_BYTES_MAX,
+      // Below the replicated device, as DRBD: large writes and resync I/O skip the page cache.
+      directIo: true,
     });
     const metaPath = v.metaDisk.kind === 'internal' ? v.disk! : v.metaDisk.path;
     let meta: BackingDevice;

@@ -175,7 +175,7 @@ test('FileBlockExport: large writes and bulk reads around the page cache agree w
     const file = path.join(dir, 'f');
     const window = 4 * 1024 * 1024;
     await writeFile(file, Buffer.alloc(window + 8192, 0x5a));
-    const exp = await FileBlockExport.open(file, { name: 'd', offsetBytes: 4096, sizeBytes: window });
+    const exp = await FileBlockExport.open(file, { name: 'd', offsetBytes: 4096, sizeBytes: window, directIo: true });
     const mib = 1024 * 1024;
     // A small buffered write, then a large aligned write over it: the large one wins.
     await exp.write(mib + 100, Buffer.alloc(10, 7), false);

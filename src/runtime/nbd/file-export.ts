@@ -40,7 +40,7 @@ export interface FileBlockExportOptions {
   /**
    * Large writes (DIRECT_IO_MIN_BYTES or more) and the reads the caller marks as bulk (one
    * pass over the data, e.g. resync) bypass the page cache of a regular file with O_DIRECT
-   * when their buffer is aligned (default true). Through the page cache a large transfer
+   * when their buffer is aligned (default false). Through the page cache a large transfer
    * leaves large folios behind (Linux 6.16+ ext4 sizes a folio by the write or the readahead
    * that created it, up to 2 MiB), and every later 4 KiB write into such a folio costs
    * several times one into a small folio. DRBD, too, writes its backing device below any
@@ -103,7 +103,7 @@ export class FileBlockExport implements VectoredBlockExport {
       }
       const inline = options.inlineIoBytesMax ?? 0;
       const inlineWrites = options.inlineWriteBytesMax ?? inline;
-      const direct = st.isFile() && (options.directIo ?? true) ? await openDirect(path, readOnly) : null;
+      const direct = st.isFile() && options.directIo === true ? await openDirect(path, readOnly) : null;
       return new FileBlockExport(handle, path, options.name, options.description ?? '', readOnly, offsetBytes, sizeBytes, inline, inlineWrites, direct);
     } catch (err) {
       await handle.close().catch(() => {});
