@@ -34,7 +34,8 @@ export const ALIGNED_CLASS_MIN_BYTES = 64 * 1024;
 export const DIRECT_IO_ALIGN_BYTES = 4096;
 const SLAB_BYTES = 16 * 1024 * 1024;
 const WASM_PAGE_BYTES = 64 * 1024;
-const ALIGNED_BYTES_MAX = 1024 * 1024 * 1024;
+/** Beyond this, new buffers are unaligned and collected as usual: a burst does not pin its peak memory for good. */
+const ALIGNED_BYTES_MAX = 256 * 1024 * 1024;
 
 interface Slab {
   cellBytes: number;
