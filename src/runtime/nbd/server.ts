@@ -526,8 +526,8 @@ class Connection {
       this.handshakeTimer = null;
     }
     this.phase = 'transmission';
-    // Requests are read through one reused buffer (no allocation per socket read; write
-    // payloads are copied into pooled buffers as they arrive).
+    // Requests are read through one reused buffer (no allocation per socket read); write
+    // payloads land in pooled buffers, read straight into them once their header is parsed.
     readIntoReusedBuffer(
       this.socket,
       READ_BUFFER_BYTES,
