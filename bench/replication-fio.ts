@@ -44,26 +44,18 @@ function nbdkitFile(file: string, sock: string, children: ChildProcess[]): strin
   return `nbd+unix:///?socket=${sock}`;
 }
 
-/** Fill a file with random bytes, 1 MiB at a time (the copy source gets the same bytes by copying the file). */
-function fillRandom(file: string, bytes: number): void {
-  const fd = fs.openSync(file, 'w');
+/**
+ * Write a file 1 MiB at a time: random bytes (the copy source gets the same bytes by copying
+ * the file), or zeros over an existing file, so its blocks are allocated and its pages resident.
+ */
+function fillFile(file: string, bytes: number, content: 'random' | 'zeros'): void {
+  const fd = fs.openSync(file, content === 'random' ? 'w' : 'r+');
   try {
     const chunk = Buffer.alloc(1024 * 1024);
     for (let off = 0; off < bytes; off += chunk.length) {
-      randomFillSync(chunk);
+      if (content === 'random') randomFillSync(chunk);
       fs.writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - off), off);
     }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Write zeros over the whole file, so its blocks are allocated and its pages resident. */
-function writeZeros(file: string, bytes: number): void {
-  const fd = fs.openSync(file, 'r+');
-  try {
-    const chunk = Buffer.alloc(1024 * 1024);
-    for (let off = 0; off < bytes; off += chunk.length) fs.writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - off), off);
   } finally {
     fs.closeSync(fd);
   }
@@ -100,11 +92,11 @@ async function fullSyncRun(TwoNodes: typeof TwoNodesT, pairs: TwoNodesT[], child
   const dst = path.join(dir, 'copy-dst.img');
   try {
     process.stderr.write(`filling ${(syncBytes / 2 ** 20).toFixed(0)} MiB of random data ...\n`);
-    fillRandom(t.disks.alpha, syncBytes);
+    fillFile(t.disks.alpha, syncBytes, 'random');
     fs.copyFileSync(t.disks.alpha, src);
     fs.closeSync(fs.openSync(dst, 'w'));
     fs.truncateSync(dst, syncBytes);
-    if (syncTargets === 'written') for (const f of [t.disks.bravo, dst]) writeZeros(f, syncBytes);
+    if (syncTargets === 'written') for (const f of [t.disks.bravo, dst]) fillFile(f, syncBytes, 'zeros');
 
     for (const n of ['alpha', 'bravo'] as const) t.must(n, ['create-md', '--force', 'r0']);
     for (const n of ['alpha', 'bravo'] as const) t.must(n, ['up', 'r0']);
@@ -121,7 +113,7 @@ async function fullSyncRun(TwoNodes: typeof TwoNodesT, pairs: TwoNodesT[], child
     pairs.pop();
 
     const copy = async (flush: boolean): Promise<number> => {
-      if (syncTargets === 'written') writeZeros(dst, syncBytes);
+      if (syncTargets === 'written') fillFile(dst, syncBytes, 'zeros');
       const srcSock = path.join(dir, 'src.sock');
       const dstSock = path.join(dir, 'dst.sock');
       for (const sock of [srcSock, dstSock]) fs.rmSync(sock, { force: true });

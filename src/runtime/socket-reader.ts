@@ -51,3 +51,8 @@ export function readIntoReusedBuffer(socket: net.Socket, bytes: number, onChunk:
   handle.useUserBuffer(buf);
   return true;
 }
+
+/** Whether `chunk` is the view of `buf` that starts `offset` bytes in: a read that went straight into it (see nextTarget). */
+export function isReadInPlace(chunk: Buffer, buf: Buffer, offset: number): boolean {
+  return chunk.buffer === buf.buffer && chunk.byteOffset === buf.byteOffset + offset;
+}

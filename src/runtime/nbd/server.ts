@@ -12,7 +12,7 @@ import { lstat, unlink, chmod } from 'node:fs/promises';
 import { BlockIoError, NbdErrno, type BlockExport, type ExportDirectory } from './block-export.js';
 import { ByteQueue } from '../byte-queue.js';
 import { payloadPool } from '../buffer-pool.js';
-import { readIntoReusedBuffer } from '../socket-reader.js';
+import { readIntoReusedBuffer, isReadInPlace } from '../socket-reader.js';
 import * as P from './protocol.js';
 
 export interface NbdLogger {
@@ -294,7 +294,7 @@ class Connection {
   private onData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
     const pw = this.pwBuf;
-    if (this.pendingWrite && pw !== null && this.queue.length === 0 && chunk.buffer === pw.buffer && chunk.byteOffset === pw.byteOffset + this.pwFilled) {
+    if (this.pendingWrite && pw !== null && this.queue.length === 0 && isReadInPlace(chunk, pw, this.pwFilled)) {
       this.pwFilled += chunk.length; // read straight into the payload buffer
     } else {
       this.queue.push(chunk);

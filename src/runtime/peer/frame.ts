@@ -11,6 +11,7 @@
 
 import { ByteQueue } from '../byte-queue.js';
 import type { BufferPool } from '../buffer-pool.js';
+import { isReadInPlace } from '../socket-reader.js';
 
 export const FRAME_MAGIC = 0x5afe51de;
 export const FRAME_VERSION = 1;
@@ -332,7 +333,7 @@ export class FrameDecoder {
   push(chunk: Buffer): void {
     if (this.failure) throw this.failure;
     const f = this.pooled;
-    if (f !== null && this.queue.length === 0 && chunk.buffer === f.buf.buffer && chunk.byteOffset === f.buf.byteOffset + f.filled) {
+    if (f !== null && this.queue.length === 0 && isReadInPlace(chunk, f.buf, f.filled)) {
       // Read straight into the payload (see payloadTarget): nothing to copy.
       f.filled += chunk.length;
       return;
